@@ -1,0 +1,124 @@
+package builder
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/xbuild/xbuild/driver"
+	"github.com/xbuild/xbuild/exporter"
+	"github.com/xbuild/xbuild/imagestore"
+)
+
+// RejectedError is a build refused by the planner before any work: nothing
+// was sent to the daemon.
+type RejectedError struct{ Err error }
+
+func (e *RejectedError) Error() string { return e.Err.Error() }
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// ErrMultiPlatformNotSupported is the docker driver on a classic store asked
+// for more than one platform. The text is the one Docker documents.
+var ErrMultiPlatformNotSupported = errors.New(notSupported("Multi-platform build", "https://docs.docker.com/go/build-multi-platform/"))
+
+// ErrAttestationNotSupported is the docker driver on a classic store asked
+// for attestations.
+var ErrAttestationNotSupported = errors.New(notSupported("Attestation", "https://docs.docker.com/go/attestations/"))
+
+func notSupported(feature, docs string) string {
+	return feature + ` is not supported for the docker driver.
+Switch to a different driver, or turn on the containerd image store, and try again.
+Learn more at ` + docs
+}
+
+// Plan is what the planner decided for one node.
+type Plan struct {
+	// Attests are the frontend attestation attributes to send.
+	Attests map[string]string
+	// Outputs are the request's outputs, or the default one.
+	Outputs []exporter.Output
+	// Destination is where the node's exports go.
+	Destination exporter.Destination
+}
+
+// plan applies the image-store rules to a request for a node with the
+// given capabilities. It is the only place those rules live.
+func plan(req *Request, caps driver.Capabilities) (*Plan, error) {
+	multi := len(req.Platforms) > 1
+	explicitAttests := false
+	for _, v := range req.Attests {
+		if !v.Off {
+			explicitAttests = true
+		}
+	}
+	if !caps.MultiPlatform {
+		if multi {
+			return nil, &RejectedError{ErrMultiPlatformNotSupported}
+		}
+		if explicitAttests {
+			return nil, &RejectedError{ErrAttestationNotSupported}
+		}
+	}
+	outputs := req.Outputs
+	if len(outputs) == 0 && caps.Load == driver.LoadNative && !req.NoDefaultLoad {
+		// The engine's own builder loads by default, as `docker build` does.
+		outputs = []exporter.Output{{Type: exporter.TypeDocker, Attrs: map[string]string{}}}
+	}
+	loadsIntoClassic := false
+	for _, o := range outputs {
+		if !o.Loads() || caps.Load == driver.LoadNative {
+			continue
+		}
+		switch caps.ImageStore {
+		case imagestore.Unknown:
+			return nil, &RejectedError{fmt.Errorf("cannot load the image: the docker engine at %s does not answer; start it, point DOCKER_HOST at a running engine, or use --output/--push instead of --load", hostOrDefault(caps))}
+		case imagestore.Classic:
+			loadsIntoClassic = true
+			if multi || explicitAttests {
+				return nil, &RejectedError{classicLoadError(caps, multi)}
+			}
+		}
+	}
+	p := &Plan{
+		Outputs: outputs,
+		Attests: map[string]string{},
+		Destination: exporter.Destination{
+			Native:        caps.Load == driver.LoadNative,
+			Store:         caps.ImageStore,
+			Engine:        caps.LoadEngine,
+			FileExporters: caps.Exporters,
+		},
+	}
+	for k, v := range req.Attests {
+		if !v.Off {
+			p.Attests["attest:"+k] = v.Params
+		}
+	}
+	_, provenanceSet := req.Attests["provenance"]
+	// Default provenance follows buildx, except where it would turn a
+	// single image meant for a classic store into an index that store
+	// cannot take.
+	if caps.MultiPlatform && !provenanceSet && !req.NoDefaultAttestations && !loadsIntoClassic {
+		p.Attests["attest:provenance"] = "mode=min,inline-only=true"
+	}
+	return p, nil
+}
+
+func hostOrDefault(caps driver.Capabilities) string {
+	if caps.LoadEngine.Host == "" {
+		return "the default address"
+	}
+	return caps.LoadEngine.Host
+}
+
+func classicLoadError(caps driver.Capabilities, multi bool) error {
+	what := "an image with attestations"
+	if multi {
+		what = "a multi-platform image"
+	}
+	return fmt.Errorf("cannot load %s into the classic image store of the docker engine at %s: %s",
+		what, caps.LoadEngine.Host, strings.Join([]string{
+			"turn on the containerd image store in that engine",
+			"or build a single platform without attestations (--platform=ONE --provenance=false)",
+		}, ", "))
+}

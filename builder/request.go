@@ -1,0 +1,59 @@
+package builder
+
+import (
+	"io"
+
+	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/xbuild/xbuild/exporter"
+)
+
+// Request is one validated build. Commands fill it from flags; nothing
+// below commands parses user text again.
+type Request struct {
+	// Context is a local folder, a Git or HTTP URL, or "-" for stdin.
+	Context string
+	// Dockerfile is the Dockerfile path (local contexts: relative to the
+	// working folder; remote contexts: inside the context). Empty means
+	// Dockerfile in the context. "-" reads it from Stdin.
+	Dockerfile string
+	Stdin      io.Reader
+
+	Tags        []string
+	BuildArgs   map[string]string
+	Labels      map[string]string
+	Target      string
+	Platforms   []ocispecs.Platform
+	Outputs     []exporter.Output
+	Annotations map[string]string // exporter attribute -> value
+	// Attests holds the attestations asked for by type (provenance, sbom).
+	Attests       map[string]Attest
+	Secrets       []secretsprovider.Source
+	SSH           []sshprovider.AgentConfig
+	BuildContexts map[string]string
+	CacheFrom     []bkclient.CacheOptionsEntry
+	CacheTo       []bkclient.CacheOptionsEntry
+	NoCache       bool
+	Pull          bool
+	Network       string
+	ExtraHosts    []string
+
+	MetadataFile string
+	IIDFile      string
+	// NoDefaultLoad keeps the docker driver from loading when no output
+	// is given.
+	NoDefaultLoad bool
+	// NoDefaultAttestations turns off the provenance added by default.
+	NoDefaultAttestations bool
+}
+
+// Attest is one attestation request.
+type Attest struct {
+	// Off: the user turned this attestation off (--provenance=false).
+	Off bool
+	// Params are the frontend parameters ("mode=max"), without the type.
+	Params string
+}

@@ -1,0 +1,180 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/xbuild/xbuild/builder/store"
+	"github.com/xbuild/xbuild/driver"
+	"github.com/xbuild/xbuild/engine"
+)
+
+// DefaultDriver is the driver of builders that stand for a Docker context.
+const DefaultDriver = "docker"
+
+// Resolver finds builders by name: those in the store, and one per Docker
+// context using the docker driver.
+type Resolver struct {
+	Store   *store.Store
+	Drivers *driver.Registry
+	Getenv  engine.Env
+}
+
+// Instance is a resolved builder with a driver for each node.
+type Instance struct {
+	Name   string
+	Driver string
+	Nodes  []Node
+	// FromContext: the builder stands for a Docker context and is not in
+	// the store.
+	FromContext bool
+}
+
+// Node is one node of an instance.
+type Node struct {
+	Name     string
+	Endpoint string
+	Driver   driver.Driver
+}
+
+// ErrUnknownBuilder is returned for a name that is neither a builder nor a
+// Docker context.
+var ErrUnknownBuilder = errors.New("no builder found")
+
+// Selected names the builder a command uses when --builder is empty:
+// XBUILD_BUILDER, then BUILDX_BUILDER, then `xbuild use`, then the current
+// Docker context.
+func (r *Resolver) Selected() (string, error) {
+	for _, k := range []string{"XBUILD_BUILDER", "BUILDX_BUILDER"} {
+		if v := r.Getenv(k); v != "" {
+			return v, nil
+		}
+	}
+	var cur string
+	err := r.Store.View(func(tx *store.Txn) error {
+		var err error
+		cur, err = tx.Current()
+		return err
+	})
+	if err != nil || cur != "" {
+		return cur, err
+	}
+	return r.currentContext()
+}
+
+func (r *Resolver) currentContext() (string, error) {
+	ep, err := engine.Current(r.Getenv)
+	if err != nil {
+		return "", err
+	}
+	return ep.Context, nil
+}
+
+// Resolve returns the instance for name; empty name means Selected.
+func (r *Resolver) Resolve(ctx context.Context, name string) (*Instance, error) {
+	if name == "" {
+		var err error
+		if name, err = r.Selected(); err != nil {
+			return nil, err
+		}
+	}
+	var b *store.Builder
+	err := r.Store.View(func(tx *store.Txn) error {
+		var err error
+		b, err = tx.Get(name)
+		return err
+	})
+	switch {
+	case err == nil:
+		return r.fromStore(ctx, b)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	return r.fromContext(ctx, name)
+}
+
+func (r *Resolver) fromStore(ctx context.Context, b *store.Builder) (*Instance, error) {
+	f, err := r.Drivers.Factory(b.Driver)
+	if err != nil {
+		return nil, fmt.Errorf("builder %q: %w", b.Name, err)
+	}
+	inst := &Instance{Name: b.Name, Driver: b.Driver}
+	loadEngine, _ := engine.Current(r.Getenv) // a build that does not load needs no engine
+	for _, n := range b.Nodes {
+		d, err := f.New(ctx, driver.Config{
+			Builder: b.Name, Node: n.Name, Endpoint: n.Endpoint, Options: n.DriverOpts,
+			LoadEngine: loadEngine, Getenv: r.Getenv,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("builder %q node %q: %w", b.Name, n.Name, err)
+		}
+		inst.Nodes = append(inst.Nodes, Node{Name: n.Name, Endpoint: n.Endpoint, Driver: d})
+	}
+	if len(inst.Nodes) == 0 {
+		return nil, fmt.Errorf("builder %q has no nodes: remove it with `xbuild rm %s` and create it again", b.Name, b.Name)
+	}
+	return inst, nil
+}
+
+func (r *Resolver) fromContext(ctx context.Context, name string) (*Instance, error) {
+	ep, err := engine.Named(r.Getenv, name)
+	if errors.Is(err, engine.ErrNoContext) {
+		return nil, fmt.Errorf("%w named %q: run `xbuild ls` to list builders, or create one with `xbuild create --name %s`", ErrUnknownBuilder, name, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.Drivers.Factory(DefaultDriver)
+	if err != nil {
+		return nil, err
+	}
+	endpoint := name
+	if name == engine.DefaultContext {
+		endpoint = ep.Host
+	}
+	d, err := f.New(ctx, driver.Config{Builder: name, Node: name, Endpoint: endpoint, LoadEngine: ep, Getenv: r.Getenv})
+	if err != nil {
+		return nil, err
+	}
+	return &Instance{
+		Name: name, Driver: DefaultDriver, FromContext: true,
+		Nodes: []Node{{Name: name, Endpoint: ep.Host, Driver: d}},
+	}, nil
+}
+
+// All lists every builder: those of the store, then the Docker contexts'.
+func (r *Resolver) All(ctx context.Context) ([]*Instance, error) {
+	var bs []*store.Builder
+	if err := r.Store.View(func(tx *store.Txn) error {
+		var err error
+		bs, err = tx.List()
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var out []*Instance
+	for _, b := range bs {
+		inst, err := r.fromStore(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inst)
+	}
+	ctxName, err := r.currentContext()
+	if err != nil {
+		ctxName = engine.DefaultContext
+	}
+	names := []string{engine.DefaultContext}
+	if ctxName != engine.DefaultContext {
+		names = append(names, ctxName)
+	}
+	for _, n := range names {
+		inst, err := r.fromContext(ctx, n)
+		if err != nil {
+			continue
+		}
+		out = append(out, inst)
+	}
+	return out, nil
+}

@@ -1,0 +1,109 @@
+package builder
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"strings"
+
+	"github.com/containerd/platforms"
+	"github.com/docker/cli/cli/config"
+	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	"github.com/moby/buildkit/solver/pb"
+
+	"github.com/xbuild/xbuild/exporter"
+)
+
+// solveOpt assembles BuildKit's solve options from the request, the plan,
+// the synced inputs and the prepared exports.
+func solveOpt(req *Request, p *Plan, in *inputs, ex *exporter.Export) (*bkclient.SolveOpt, error) {
+	attachables, err := sessionAttachables(req)
+	if err != nil {
+		return nil, err
+	}
+	so := &bkclient.SolveOpt{
+		Ref:           newRef(),
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: frontendAttrs(req, p, in),
+		LocalMounts:   in.mounts,
+		Exports:       ex.Entries,
+		CacheImports:  req.CacheFrom,
+		CacheExports:  req.CacheTo,
+		Session:       attachables,
+	}
+	if req.Network == "host" {
+		so.AllowedEntitlements = append(so.AllowedEntitlements, "network.host")
+	}
+	for i := range so.Exports {
+		switch so.Exports[i].Type {
+		case "moby", exporter.TypeImage, exporter.TypeOCI, exporter.TypeDocker:
+			maps.Copy(so.Exports[i].Attrs, req.Annotations)
+		}
+	}
+	return so, nil
+}
+
+func frontendAttrs(req *Request, p *Plan, in *inputs) map[string]string {
+	attrs := maps.Clone(in.attrs)
+	for k, v := range req.BuildArgs {
+		attrs["build-arg:"+k] = v
+	}
+	for k, v := range req.Labels {
+		attrs["label:"+k] = v
+	}
+	maps.Copy(attrs, p.Attests)
+	if len(req.Platforms) > 0 {
+		ps := make([]string, len(req.Platforms))
+		for i, pl := range req.Platforms {
+			ps[i] = platforms.Format(pl)
+		}
+		attrs["platform"] = strings.Join(ps, ",")
+	}
+	if req.Target != "" {
+		attrs["target"] = req.Target
+	}
+	if req.NoCache {
+		attrs["no-cache"] = ""
+	}
+	switch {
+	case req.Pull:
+		attrs["image-resolve-mode"] = pb.AttrImageResolveModeForcePull
+	case p.Destination.Native:
+		// The engine's own builder sees the engine's images first, as
+		// `docker build` users expect.
+		attrs["image-resolve-mode"] = pb.AttrImageResolveModePreferLocal
+	}
+	if req.Network != "" {
+		attrs["force-network-mode"] = req.Network
+	}
+	if len(req.ExtraHosts) > 0 {
+		attrs["add-hosts"] = strings.Join(req.ExtraHosts, ",")
+	}
+	return attrs
+}
+
+func sessionAttachables(req *Request) ([]session.Attachable, error) {
+	cfg := config.LoadDefaultConfigFile(io.Discard)
+	out := []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: authprovider.LoadAuthConfig(cfg),
+	})}
+	if len(req.Secrets) > 0 {
+		st, err := secretsprovider.NewStore(req.Secrets)
+		if err != nil {
+			return nil, fmt.Errorf("reading secrets: %w", err)
+		}
+		out = append(out, secretsprovider.NewSecretProvider(st))
+	}
+	if len(req.SSH) > 0 {
+		sp, err := sshprovider.NewSSHAgentProvider(req.SSH)
+		if err != nil {
+			return nil, fmt.Errorf("setting up ssh forwarding: %w", err)
+		}
+		out = append(out, sp)
+	}
+	return out, nil
+}

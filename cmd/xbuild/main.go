@@ -1,0 +1,138 @@
+// Command xbuild builds container images with BuildKit, in the style of
+// docker buildx. It also runs as a Docker CLI plugin (docker xbuild ...).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/moby/buildkit/util/grpcerrors"
+	"google.golang.org/grpc/codes"
+
+	"github.com/xbuild/xbuild/commands"
+	"github.com/xbuild/xbuild/driver"
+	"github.com/xbuild/xbuild/driver/docker"
+	"github.com/xbuild/xbuild/driver/remote"
+)
+
+// version is set at link time (-X main.version=...).
+var version = ""
+
+const pluginName = "xbuild"
+
+func main() {
+	os.Exit(run(os.Args, os.Getenv))
+}
+
+func run(args []string, getenv func(string) string) int {
+	if len(args) > 1 && args[1] == "docker-cli-plugin-metadata" {
+		fmt.Printf(`{"SchemaVersion":"0.1.0","Vendor":"xbuild","Version":%q,"ShortDescription":"Multi-platform image builder"}`+"\n", binaryVersion())
+		return 0
+	}
+	name := "xbuild"
+	rest := args[1:]
+	if isPlugin(args, getenv) {
+		name = "docker " + pluginName
+		rest = rest[1:]
+	}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	stopSignals := cancelOnSignal(ctx, cancel)
+	defer stopSignals()
+	if sock := getenv("DOCKER_CLI_PLUGIN_SOCKET"); sock != "" {
+		cancelOnPluginSocket(sock, cancel)
+	}
+
+	env := &commands.Env{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: getenv,
+		Drivers: driver.NewRegistry(docker.Factory{}, remote.Factory{}),
+		Version: binaryVersion(),
+	}
+	root := commands.NewRootCommand(env, name)
+	root.SetArgs(rest)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "ERROR: canceled")
+		return 130
+	}
+	fmt.Fprintf(os.Stderr, "ERROR: %s\n", err)
+	return exitCode(err)
+}
+
+// isPlugin: the Docker CLI runs plugins as `docker-xbuild xbuild ARGS`.
+func isPlugin(args []string, getenv func(string) string) bool {
+	if len(args) < 2 || args[1] != pluginName {
+		return false
+	}
+	return getenv("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND") != "" || filepath.Base(args[0]) == "docker-"+pluginName
+}
+
+// exitCode maps errors to buildx's exit codes.
+func exitCode(err error) int {
+	if errors.Is(err, context.Canceled) {
+		return 130
+	}
+	switch grpcerrors.Code(err) {
+	case codes.Canceled:
+		return 130
+	case codes.Internal:
+		return 100
+	case codes.ResourceExhausted:
+		return 102
+	}
+	return 1
+}
+
+// cancelOnSignal cancels ctx on the first SIGINT or SIGTERM, so the solve
+// is cancelled on the daemon and outputs are cleaned up; a second signal
+// exits at once.
+func cancelOnSignal(ctx context.Context, cancel context.CancelCauseFunc) func() {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+			cancel(errors.New("canceled by signal"))
+		case <-ctx.Done():
+			return
+		}
+		<-ch
+		os.Exit(130)
+	}()
+	return func() { signal.Stop(ch) }
+}
+
+// cancelOnPluginSocket: the Docker CLI closes this socket to ask a plugin to
+// stop.
+func cancelOnPluginSocket(addr string, cancel context.CancelCauseFunc) {
+	conn, err := net.Dial("unix", addr)
+	if err != nil {
+		return
+	}
+	go func() {
+		_, _ = io.Copy(io.Discard, conn)
+		cancel(errors.New("canceled by docker"))
+	}()
+}
+
+func binaryVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

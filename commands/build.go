@@ -1,0 +1,309 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
+	"github.com/moby/buildkit/util/progress/progressui"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/xbuild/xbuild/builder"
+	"github.com/xbuild/xbuild/exporter"
+)
+
+// buildOptions mirror the flags of `xbuild build`.
+type buildOptions struct {
+	file          string
+	tags          []string
+	buildArgs     []string
+	target        string
+	platforms     []string
+	load          bool
+	push          bool
+	outputs       []string
+	progress      string
+	metadataFile  string
+	iidFile       string
+	quiet         bool
+	labels        []string
+	annotations   []string
+	secrets       []string
+	ssh           []string
+	buildContexts []string
+	cacheFrom     []string
+	cacheTo       []string
+	noCache       bool
+	pull          bool
+	network       string
+	addHosts      []string
+	provenance    string
+	sbom          string
+	attests       []string
+}
+
+func newBuildCommand(env *Env, builderName *string) *cobra.Command {
+	var o buildOptions
+	cmd := &cobra.Command{
+		Use:     "build [OPTIONS] PATH | URL | -",
+		Aliases: []string{"b"},
+		Short:   "Start a build",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBuild(cmd.Context(), env, *builderName, args[0], &o, cmd.Flags().Changed)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.file, "file", "f", "", `Name of the Dockerfile (default: "PATH/Dockerfile")`)
+	f.StringArrayVarP(&o.tags, "tag", "t", nil, `Image name and optionally a tag (format: "name:tag")`)
+	f.StringArrayVar(&o.buildArgs, "build-arg", nil, "Set build-time variables")
+	f.StringVar(&o.target, "target", "", "Set the target build stage to build")
+	f.StringArrayVar(&o.platforms, "platform", nil, "Set target platform for build (comma-separated or repeated)")
+	f.BoolVar(&o.load, "load", false, `Shorthand for "--output=type=docker"`)
+	f.BoolVar(&o.push, "push", false, `Shorthand for "--output=type=registry"`)
+	f.StringArrayVarP(&o.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
+	f.StringVar(&o.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet", "rawjson")`)
+	f.StringVar(&o.metadataFile, "metadata-file", "", "Write build result metadata to a file")
+	f.StringVar(&o.iidFile, "iidfile", "", "Write the image ID to a file")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
+	f.StringArrayVar(&o.labels, "label", nil, "Set metadata for an image")
+	f.StringArrayVar(&o.annotations, "annotation", nil, "Add annotation to the image")
+	f.StringArrayVar(&o.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
+	f.StringArrayVar(&o.ssh, "ssh", nil, `SSH agent socket or keys to expose to the build (format: "default|<id>[=<socket>|<key>[,<key>]]")`)
+	f.StringArrayVar(&o.buildContexts, "build-context", nil, "Additional build contexts (e.g., name=path)")
+	f.StringArrayVar(&o.cacheFrom, "cache-from", nil, `External cache sources (e.g., "user/app:cache", "type=local,src=path/to/dir")`)
+	f.StringArrayVar(&o.cacheTo, "cache-to", nil, `Cache export destinations (e.g., "user/app:cache", "type=local,dest=path/to/dir")`)
+	f.BoolVar(&o.noCache, "no-cache", false, "Do not use cache when building the image")
+	f.BoolVar(&o.pull, "pull", false, "Always attempt to pull all referenced images")
+	f.StringVar(&o.network, "network", "", "Set the networking mode for the RUN instructions during build")
+	f.StringArrayVar(&o.addHosts, "add-host", nil, `Add a custom host-to-IP mapping (format: "host:ip")`)
+	f.StringVar(&o.provenance, "provenance", "", `Shorthand for "--attest=type=provenance"`)
+	f.StringVar(&o.sbom, "sbom", "", `Shorthand for "--attest=type=sbom"`)
+	f.StringArrayVar(&o.attests, "attest", nil, `Attestation parameters (format: "type=sbom,generator=image")`)
+	return cmd
+}
+
+func runBuild(ctx context.Context, env *Env, builderName, contextArg string, o *buildOptions, changed func(string) bool) error {
+	req, err := o.request(env, contextArg, changed)
+	if err != nil {
+		return err
+	}
+	mode, err := progressMode(env, o.progress, o.quiet)
+	if err != nil {
+		return err
+	}
+	r, err := env.resolver()
+	if err != nil {
+		return err
+	}
+	inst, err := r.Resolve(ctx, builderName)
+	if err != nil {
+		return err
+	}
+	res, err := builder.Build(ctx, inst, req, builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout})
+	var rejected *builder.RejectedError
+	if errors.As(err, &rejected) && mode != progressui.RawJSONMode {
+		// Nothing ran: show the empty display users know from buildx, then
+		// the reason.
+		fmt.Fprintln(env.Stderr, "[+] Building 0.0s (0/0)")
+	}
+	if err != nil {
+		return err
+	}
+	if o.quiet && res.ImageID != "" {
+		fmt.Fprintln(env.Stdout, res.ImageID)
+	}
+	return nil
+}
+
+// progressMode picks the display: --progress, BUILDKIT_PROGRESS when
+// --progress is auto, quiet with -q.
+func progressMode(env *Env, flag string, quiet bool) (progressui.DisplayMode, error) {
+	if quiet {
+		return progressui.QuietMode, nil
+	}
+	mode := flag
+	if mode == "auto" || mode == "" {
+		if v := env.Getenv("BUILDKIT_PROGRESS"); v != "" {
+			mode = v
+		}
+	}
+	switch m := progressui.DisplayMode(mode); m {
+	case progressui.AutoMode, progressui.TtyMode, progressui.PlainMode, progressui.QuietMode, progressui.RawJSONMode:
+		return m, nil
+	}
+	return "", fmt.Errorf("invalid progress mode %q: use auto, tty, plain, quiet or rawjson", mode)
+}
+
+// request turns the flags into a builder.Request. All user input is
+// checked here, before any connection is made.
+func (o *buildOptions) request(env *Env, contextArg string, changed func(string) bool) (*builder.Request, error) {
+	req := &builder.Request{
+		Context:      contextArg,
+		Dockerfile:   o.file,
+		Stdin:        env.Stdin,
+		Target:       o.target,
+		NoCache:      o.noCache,
+		Pull:         o.pull,
+		Network:      o.network,
+		ExtraHosts:   o.addHosts,
+		MetadataFile: o.metadataFile,
+		IIDFile:      o.iidFile,
+	}
+	var err error
+	if req.Tags, err = parseTags(o.tags); err != nil {
+		return nil, err
+	}
+	if req.BuildArgs, err = parseKeyValues("--build-arg", o.buildArgs, env.Getenv); err != nil {
+		return nil, err
+	}
+	if req.Labels, err = parseKeyValues("--label", o.labels, nil); err != nil {
+		return nil, err
+	}
+	plats := o.platforms
+	if len(plats) == 0 && env.Getenv("DOCKER_DEFAULT_PLATFORM") != "" {
+		plats = []string{env.Getenv("DOCKER_DEFAULT_PLATFORM")}
+	}
+	if req.Platforms, err = parsePlatforms(plats); err != nil {
+		return nil, err
+	}
+	if req.Outputs, err = o.parseOutputs(); err != nil {
+		return nil, err
+	}
+	if req.Annotations, err = parseAnnotations(o.annotations); err != nil {
+		return nil, err
+	}
+	if req.Attests, err = parseAttests(o.attests, o.provenance, o.sbom, changed); err != nil {
+		return nil, err
+	}
+	if req.Secrets, err = parseSecrets(o.secrets, env.Getenv); err != nil {
+		return nil, err
+	}
+	if req.SSH, err = parseSSH(o.ssh); err != nil {
+		return nil, err
+	}
+	if req.BuildContexts, err = parseKeyValues("--build-context", o.buildContexts, nil); err != nil {
+		return nil, err
+	}
+	if req.CacheFrom, err = parseCache("--cache-from", o.cacheFrom); err != nil {
+		return nil, err
+	}
+	if req.CacheTo, err = parseCache("--cache-to", o.cacheTo); err != nil {
+		return nil, err
+	}
+	if err := validateNetwork(o.network); err != nil {
+		return nil, err
+	}
+	for _, h := range o.addHosts {
+		if name, ip, ok := strings.Cut(h, ":"); !ok || name == "" || ip == "" {
+			return nil, fmt.Errorf("invalid --add-host %q: want host:ip", h)
+		}
+	}
+	req.NoDefaultAttestations = envBool(env, "XBUILD_NO_DEFAULT_ATTESTATIONS", "BUILDX_NO_DEFAULT_ATTESTATIONS")
+	req.NoDefaultLoad = envBool(env, "XBUILD_NO_DEFAULT_LOAD", "BUILDX_NO_DEFAULT_LOAD")
+	return req, nil
+}
+
+func (o *buildOptions) parseOutputs() ([]exporter.Output, error) {
+	outs, err := exporter.Parse(o.outputs)
+	if err != nil {
+		return nil, err
+	}
+	if o.load {
+		outs = append(outs, exporter.Output{Type: exporter.TypeDocker, Attrs: map[string]string{}})
+	}
+	if o.push {
+		outs = append(outs, exporter.Output{Type: exporter.TypeImage, Attrs: map[string]string{"push": "true"}})
+	}
+	loads := 0
+	for _, out := range outs {
+		if out.Loads() {
+			loads++
+		}
+	}
+	if loads > 1 {
+		return nil, errors.New("--load given twice (as --load and --output type=docker): keep one")
+	}
+	return outs, nil
+}
+
+func parseTags(in []string) ([]string, error) {
+	var out []string
+	for _, t := range in {
+		ref, err := reference.ParseNormalizedNamed(t)
+		if err != nil {
+			return nil, fmt.Errorf("invalid tag %q: %w", t, err)
+		}
+		out = append(out, reference.TagNameOnly(ref).String())
+	}
+	return out, nil
+}
+
+func parsePlatforms(in []string) ([]ocispecs.Platform, error) {
+	var out []ocispecs.Platform
+	seen := map[string]bool{}
+	for _, v := range in {
+		for _, s := range strings.Split(v, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			p, err := platforms.Parse(s)
+			if err != nil {
+				return nil, fmt.Errorf("invalid --platform %q: %v", s, err)
+			}
+			p = platforms.Normalize(p)
+			if k := platforms.Format(p); !seen[k] {
+				seen[k] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// parseKeyValues reads KEY=VALUE flags. With getenv, a bare KEY takes its
+// value from the environment and is skipped when unset, like buildx's
+// --build-arg.
+func parseKeyValues(flag string, in []string, getenv func(string) string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range in {
+		k, v, ok := strings.Cut(kv, "=")
+		if k == "" {
+			return nil, fmt.Errorf("invalid %s %q: want KEY=VALUE", flag, kv)
+		}
+		if !ok {
+			if getenv == nil {
+				return nil, fmt.Errorf("invalid %s %q: want KEY=VALUE", flag, kv)
+			}
+			if v = getenv(k); v == "" {
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func validateNetwork(n string) error {
+	switch n {
+	case "", "default", "host", "none":
+		return nil
+	}
+	return fmt.Errorf("invalid --network %q: use default, host or none", n)
+}
+
+func envBool(env *Env, keys ...string) bool {
+	for _, k := range keys {
+		if v := env.Getenv(k); v != "" {
+			b, err := strconv.ParseBool(v)
+			return err == nil && b
+		}
+	}
+	return false
+}

@@ -1,0 +1,293 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/containerd/platforms"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/xbuild/xbuild/builder"
+	"github.com/xbuild/xbuild/builder/store"
+	"github.com/xbuild/xbuild/driver"
+)
+
+type createOptions struct {
+	name       string
+	driver     string
+	driverOpts []string
+	platforms  []string
+	use        bool
+	bootstrap  bool
+}
+
+func newCreateCommand(env *Env) *cobra.Command {
+	var o createOptions
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] [ENDPOINT]",
+		Short: "Create a new builder instance",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			endpoint := ""
+			if len(args) == 1 {
+				endpoint = args[0]
+			}
+			return runCreate(cmd.Context(), env, endpoint, &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.name, "name", "", "Builder instance name")
+	f.StringVar(&o.driver, "driver", "", `Driver to use (available: "docker", "remote")`)
+	f.StringArrayVar(&o.driverOpts, "driver-opt", nil, "Options for the driver")
+	f.StringArrayVar(&o.platforms, "platform", nil, "Fixed platforms for current node")
+	f.BoolVar(&o.use, "use", false, "Set the current builder instance")
+	f.BoolVar(&o.bootstrap, "bootstrap", false, "Boot builder after creation")
+	return cmd
+}
+
+func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions) error {
+	if o.name == "" {
+		return errors.New("--name is required: give the builder a name")
+	}
+	if err := store.ValidateName(o.name); err != nil {
+		return err
+	}
+	drv := o.driver
+	if drv == "" {
+		if endpoint == "" {
+			return errors.New("--driver is required (docker or remote)")
+		}
+		drv = "remote"
+		if !strings.Contains(endpoint, "://") {
+			drv = "docker"
+		}
+	}
+	if drv == "remote" && endpoint == "" {
+		endpoint = env.Getenv("BUILDKIT_HOST")
+	}
+	opts, err := parseKeyValues("--driver-opt", o.driverOpts, nil)
+	if err != nil {
+		return err
+	}
+	plats, err := parsePlatforms(o.platforms)
+	if err != nil {
+		return err
+	}
+	r, err := env.resolver()
+	if err != nil {
+		return err
+	}
+	f, err := env.Drivers.Factory(drv)
+	if err != nil {
+		return err
+	}
+	// Checking the configuration now keeps a broken builder out of the store.
+	d, err := f.New(ctx, driver.Config{Builder: o.name, Node: o.name + "0", Endpoint: endpoint, Options: opts, Getenv: env.Getenv})
+	if err != nil {
+		return err
+	}
+	if o.bootstrap {
+		if err := d.Bootstrap(ctx); err != nil {
+			return fmt.Errorf("booting builder %q: %w", o.name, err)
+		}
+	}
+	b := &store.Builder{
+		Name: o.name, Driver: drv, Created: time.Now().UTC(),
+		Nodes: []store.Node{{Name: o.name + "0", Endpoint: endpoint, DriverOpts: opts, Platforms: formatPlatforms(plats)}},
+	}
+	if err := r.Store.Update(func(tx *store.Txn) error {
+		if err := tx.Create(b); err != nil {
+			return err
+		}
+		if o.use {
+			return tx.SetCurrent(o.name)
+		}
+		return nil
+	}); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("builder %q already exists: pick another --name, or remove it with `xbuild rm %s`", o.name, o.name)
+		}
+		return err
+	}
+	fmt.Fprintln(env.Stdout, o.name)
+	return nil
+}
+
+func newUseCommand(env *Env) *cobra.Command {
+	var isDefault bool
+	cmd := &cobra.Command{
+		Use:   "use [OPTIONS] NAME",
+		Short: "Set the current builder instance",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := env.resolver()
+			if err != nil {
+				return err
+			}
+			inst, err := r.Resolve(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			name := inst.Name
+			if inst.FromContext {
+				// A context builder follows the Docker context; the store
+				// only remembers real builders.
+				name = ""
+			}
+			return r.Store.Update(func(tx *store.Txn) error { return tx.SetCurrent(name) })
+		},
+	}
+	cmd.Flags().BoolVar(&isDefault, "default", false, "Set builder as default for current context (accepted for buildx compatibility)")
+	return cmd
+}
+
+func newLsCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ls",
+		Short: "List builder instances",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := env.resolver()
+			if err != nil {
+				return err
+			}
+			all, err := r.All(cmd.Context())
+			if err != nil {
+				return err
+			}
+			current, _ := r.Selected()
+			return printBuilders(cmd.Context(), env.Stdout, all, current)
+		},
+	}
+}
+
+func printBuilders(ctx context.Context, w io.Writer, all []*builder.Instance, current string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME/NODE\tDRIVER/ENDPOINT\tSTATUS\tBUILDKIT\tIMAGE STORE\tPLATFORMS")
+	for _, inst := range all {
+		mark := ""
+		if inst.Name == current {
+			mark = "*"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t\t\t\t\n", inst.Name, mark, inst.Driver)
+		for _, n := range inst.Nodes {
+			info := nodeInfo(ctx, n)
+			fmt.Fprintf(tw, " \\_ %s\t \\_ %s\t%s\t%s\t%s\t%s\n", n.Name, n.Endpoint, info.Status,
+				info.BuildKitVersion, info.Capabilities.ImageStore, driver.FormatPlatforms(info.Platforms))
+		}
+	}
+	return tw.Flush()
+}
+
+func nodeInfo(ctx context.Context, n builder.Node) driver.Info {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return n.Driver.Info(ctx)
+}
+
+func newInspectCommand(env *Env, builderName *string) *cobra.Command {
+	var bootstrap bool
+	cmd := &cobra.Command{
+		Use:   "inspect [NAME]",
+		Short: "Inspect current builder instance",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := *builderName
+			if len(args) == 1 {
+				name = args[0]
+			}
+			r, err := env.resolver()
+			if err != nil {
+				return err
+			}
+			inst, err := r.Resolve(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			if bootstrap {
+				for _, n := range inst.Nodes {
+					if err := n.Driver.Bootstrap(cmd.Context()); err != nil {
+						return fmt.Errorf("booting builder %q: %w", inst.Name, err)
+					}
+				}
+			}
+			return printInspect(cmd.Context(), env.Stdout, inst)
+		},
+	}
+	cmd.Flags().BoolVar(&bootstrap, "bootstrap", false, "Ensure builder has booted before inspecting")
+	return cmd
+}
+
+func printInspect(ctx context.Context, w io.Writer, inst *builder.Instance) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	fmt.Fprintf(tw, "Name:\t%s\n", inst.Name)
+	fmt.Fprintf(tw, "Driver:\t%s\n", inst.Driver)
+	for _, n := range inst.Nodes {
+		info := nodeInfo(ctx, n)
+		fmt.Fprintln(tw)
+		fmt.Fprintf(tw, "Nodes:\n")
+		fmt.Fprintf(tw, "Name:\t%s\n", n.Name)
+		fmt.Fprintf(tw, "Endpoint:\t%s\n", n.Endpoint)
+		fmt.Fprintf(tw, "Status:\t%s\n", info.Status)
+		if info.Err != nil {
+			fmt.Fprintf(tw, "Error:\t%s\n", info.Err)
+			continue
+		}
+		fmt.Fprintf(tw, "BuildKit version:\t%s\n", info.BuildKitVersion)
+		fmt.Fprintf(tw, "Platforms:\t%s\n", driver.FormatPlatforms(info.Platforms))
+		c := info.Capabilities
+		fmt.Fprintf(tw, "Image store:\t%s\n", c.ImageStore)
+		fmt.Fprintf(tw, "Load:\t%s (into %s)\n", c.Load, c.LoadEngine.Host)
+		fmt.Fprintf(tw, "Multi-platform:\t%t\n", c.MultiPlatform)
+		fmt.Fprintf(tw, "Exporters:\t%s\n", strings.Join(c.Exporters, ", "))
+	}
+	return tw.Flush()
+}
+
+func newRmCommand(env *Env, builderName *string) *cobra.Command {
+	var keepState bool
+	cmd := &cobra.Command{
+		Use:   "rm [NAME]",
+		Short: "Remove a builder instance",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := *builderName
+			if len(args) == 1 {
+				name = args[0]
+			}
+			r, err := env.resolver()
+			if err != nil {
+				return err
+			}
+			inst, err := r.Resolve(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			if inst.FromContext {
+				return fmt.Errorf("builder %q stands for a Docker context and cannot be removed", inst.Name)
+			}
+			for _, n := range inst.Nodes {
+				if err := n.Driver.Remove(cmd.Context(), driver.RemoveOptions{KeepState: keepState}); err != nil {
+					return fmt.Errorf("removing node %q: %w", n.Name, err)
+				}
+			}
+			return r.Store.Update(func(tx *store.Txn) error { return tx.Remove(inst.Name) })
+		},
+	}
+	cmd.Flags().BoolVar(&keepState, "keep-state", false, "Keep BuildKit state")
+	return cmd
+}
+
+func formatPlatforms(ps []ocispecs.Platform) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = platforms.Format(p)
+	}
+	return out
+}

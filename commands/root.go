@@ -1,0 +1,75 @@
+package commands
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xbuild/xbuild/builder"
+	"github.com/xbuild/xbuild/builder/store"
+	"github.com/xbuild/xbuild/driver"
+)
+
+// Env is what the commands need from the process: streams, environment and
+// the driver registry.
+type Env struct {
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+	Getenv  func(string) string
+	Drivers *driver.Registry
+	// Version is the binary's version.
+	Version string
+}
+
+// ConfigDir is the builder state folder: $XBUILD_CONFIG, else $BUILDX_CONFIG
+// is not used (its layout is buildx's), else ~/.xbuild.
+func (e *Env) ConfigDir() string {
+	if d := e.Getenv("XBUILD_CONFIG"); d != "" {
+		return d
+	}
+	home := e.Getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, ".xbuild")
+}
+
+func (e *Env) resolver() (*builder.Resolver, error) {
+	st, err := store.New(e.ConfigDir())
+	if err != nil {
+		return nil, err
+	}
+	return &builder.Resolver{Store: st, Drivers: e.Drivers, Getenv: e.Getenv}, nil
+}
+
+// NewRootCommand builds the command tree. name is how the user called us
+// ("xbuild", or "docker xbuild" as a plugin).
+func NewRootCommand(env *Env, name string) *cobra.Command {
+	root := &cobra.Command{
+		Use:           name,
+		Short:         "Build multi-platform container images with BuildKit",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		CompletionOptions: cobra.CompletionOptions{
+			HiddenDefaultCmd: true,
+		},
+	}
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	var builderName string
+	root.PersistentFlags().StringVar(&builderName, "builder", "", "Builder instance to use (default: $XBUILD_BUILDER, the builder chosen with "use", or the current Docker context)")
+	root.AddCommand(
+		newBuildCommand(env, &builderName),
+		newCreateCommand(env),
+		newUseCommand(env),
+		newLsCommand(env),
+		newInspectCommand(env, &builderName),
+		newRmCommand(env, &builderName),
+		newVersionCommand(env),
+	)
+	return root
+}

@@ -1,0 +1,145 @@
+package exporter
+
+import (
+	"encoding/csv"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Output types users may ask for.
+const (
+	TypeLocal     = "local"
+	TypeTar       = "tar"
+	TypeOCI       = "oci"
+	TypeDocker    = "docker"
+	TypeImage     = "image"
+	TypeRegistry  = "registry"
+	TypeCacheOnly = "cacheonly"
+)
+
+var knownTypes = []string{TypeLocal, TypeTar, TypeOCI, TypeDocker, TypeImage, TypeRegistry, TypeCacheOnly}
+
+// Output is one parsed --output value.
+type Output struct {
+	Type string
+	// Dest is a folder (local), a file or "-" for stdout (tar, oci, docker);
+	// empty for docker means the engine's image store.
+	Dest  string
+	Attrs map[string]string
+}
+
+// Parse reads --output values: "type=...,dest=...,k=v", a bare folder for
+// type=local, or "-" for a tar on stdout.
+func Parse(specs []string) ([]Output, error) {
+	var outs []Output
+	for _, s := range specs {
+		o, err := parseOne(s)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --output %q: %w", s, err)
+		}
+		outs = append(outs, o)
+	}
+	return outs, nil
+}
+
+func parseOne(s string) (Output, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Output{}, fmt.Errorf("empty value")
+	}
+	if s == "-" {
+		return Output{Type: TypeTar, Dest: "-", Attrs: map[string]string{}}, nil
+	}
+	if !strings.Contains(s, "=") {
+		return Output{Type: TypeLocal, Dest: s, Attrs: map[string]string{}}, nil
+	}
+	fields, err := csvFields(s)
+	if err != nil {
+		return Output{}, err
+	}
+	o := Output{Attrs: map[string]string{}}
+	for _, f := range fields {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return Output{}, fmt.Errorf("field %q is not key=value", f)
+		}
+		switch k = strings.ToLower(strings.TrimSpace(k)); k {
+		case "type":
+			o.Type = v
+		case "dest":
+			o.Dest = v
+		default:
+			o.Attrs[k] = v
+		}
+	}
+	return o, o.validate()
+}
+
+func (o *Output) validate() error {
+	if o.Type == "" {
+		return fmt.Errorf("type is required (one of %s)", strings.Join(knownTypes, ", "))
+	}
+	if !slices.Contains(knownTypes, o.Type) {
+		return fmt.Errorf("unknown type %q (one of %s)", o.Type, strings.Join(knownTypes, ", "))
+	}
+	switch o.Type {
+	case TypeLocal:
+		if o.Dest == "" {
+			return fmt.Errorf("type=local needs dest=FOLDER")
+		}
+	case TypeTar, TypeOCI:
+		if o.Dest == "" {
+			return fmt.Errorf("type=%s needs dest=FILE (or dest=- for stdout)", o.Type)
+		}
+	case TypeImage, TypeRegistry:
+		if o.Dest != "" {
+			return fmt.Errorf("type=%s takes no dest; use name= and push=", o.Type)
+		}
+	}
+	if o.Type == TypeRegistry {
+		o.Type = TypeImage
+		o.Attrs["push"] = "true"
+	}
+	for _, k := range []string{"push", "unpack", "oci-mediatypes", "force-compression", "push-by-digest", "store"} {
+		if v, ok := o.Attrs[k]; ok {
+			if _, err := strconv.ParseBool(v); err != nil {
+				return fmt.Errorf("%s=%q is not a boolean", k, v)
+			}
+		}
+	}
+	if c, ok := o.Attrs["compression"]; ok && !slices.Contains([]string{"gzip", "zstd", "estargz", "uncompressed"}, c) {
+		return fmt.Errorf("compression=%q: want gzip, zstd, estargz or uncompressed", c)
+	}
+	return nil
+}
+
+// Loads reports whether the output loads the image into the engine's store.
+func (o Output) Loads() bool { return o.Type == TypeDocker && o.Dest == "" }
+
+// Pushes reports whether the output pushes to a registry.
+func (o Output) Pushes() bool {
+	b, _ := strconv.ParseBool(o.Attrs["push"])
+	return o.Type == TypeImage && b
+}
+
+// HoldsIndex reports whether the output can carry an image index (several
+// platforms, attestations). Only an engine load depends on the store.
+func (o Output) HoldsIndex() bool {
+	return o.Type == TypeOCI || o.Type == TypeImage || o.Type == TypeDocker
+}
+
+func csvFields(s string) ([]string, error) {
+	r := csv.NewReader(strings.NewReader(s))
+	r.TrimLeadingSpace = true
+	fields, err := r.Read()
+	if err != nil {
+		return nil, err
+	}
+	return fields, nil
+}
+
+// CSVFields splits a comma-separated key=value list the way every
+// multi-field flag (--secret, --cache-to, --attest) expects.
+func CSVFields(s string) ([]string, error) { return csvFields(s) }

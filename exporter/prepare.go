@@ -1,0 +1,223 @@
+package exporter
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	bkclient "github.com/moby/buildkit/client"
+
+	"github.com/xbuild/xbuild/engine"
+	"github.com/xbuild/xbuild/imagestore"
+)
+
+// Destination is what Prepare needs to know of the node that builds and of
+// the engine that --load writes to.
+type Destination struct {
+	// Native: the node is the engine's own BuildKit and writes into the
+	// engine's store itself.
+	Native bool
+	// Store is the image store of the engine --load writes to.
+	Store imagestore.Kind
+	// Engine is that engine.
+	Engine engine.Endpoint
+	// FileExporters lists the exporter types the node takes for files.
+	FileExporters []string
+}
+
+// PrepareOptions are the per-build inputs of Prepare.
+type PrepareOptions struct {
+	// Tags name the image for image, oci and docker outputs without a name.
+	Tags []string
+	// Stdout receives outputs whose dest is "-".
+	Stdout io.Writer
+	// Loader moves an archive into an engine; nil uses the engine API.
+	Loader Loader
+}
+
+// Loader loads an image archive into an engine's store.
+type Loader interface {
+	// Load reads a docker or OCI archive from r until EOF and loads it.
+	// It returns only when the engine has finished, with an error if the
+	// engine reported any, even one it sent as a progress message.
+	Load(ctx context.Context, ep engine.Endpoint, r io.Reader) error
+}
+
+// Export is a set of prepared exports for one solve.
+//
+// Finish must be called exactly once after the solve, with the solve's
+// error: it completes loads and files on success and removes every partial
+// result on failure.
+type Export struct {
+	Entries []bkclient.ExportEntry
+
+	mu      sync.Mutex
+	pending []func(solveErr error) error
+}
+
+func (e *Export) onFinish(f func(solveErr error) error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pending = append(e.pending, f)
+}
+
+// Finish completes or undoes every export. It returns the first error.
+func (e *Export) Finish(solveErr error) error {
+	e.mu.Lock()
+	pending := e.pending
+	e.pending = nil
+	e.mu.Unlock()
+	var first error
+	for _, f := range pending {
+		if err := f(solveErr); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Prepare turns outputs into BuildKit export entries for a node.
+func Prepare(ctx context.Context, outs []Output, dst Destination, opts PrepareOptions) (*Export, error) {
+	if opts.Loader == nil {
+		opts.Loader = EngineLoader{}
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	ex := &Export{}
+	for _, o := range outs {
+		if o.Type == TypeCacheOnly {
+			continue
+		}
+		attrs := maps.Clone(o.Attrs)
+		if attrs["name"] == "" && len(opts.Tags) > 0 && o.HoldsIndex() {
+			attrs["name"] = strings.Join(opts.Tags, ",")
+		}
+		entry := bkclient.ExportEntry{Type: o.Type, Attrs: attrs}
+		switch {
+		case o.Type == TypeImage || o.Loads():
+			if o.Type == TypeImage && attrs["name"] == "" && o.Pushes() {
+				return nil, fmt.Errorf("pushing needs an image name: add -t NAME or name= to the output")
+			}
+			if err := prepareImage(ctx, ex, &entry, o, dst, opts); err != nil {
+				return nil, err
+			}
+		case o.Type == TypeLocal:
+			if !dst.exports(TypeLocal) {
+				return nil, unsupported(o.Type, dst)
+			}
+			entry.OutputDir = o.Dest
+		default: // tar, oci, docker to a file
+			if !dst.exports(o.Type) {
+				return nil, unsupported(o.Type, dst)
+			}
+			entry.Output = fileOutput(ex, o.Dest, opts.Stdout)
+		}
+		ex.Entries = append(ex.Entries, entry)
+	}
+	return ex, nil
+}
+
+func (d Destination) exports(typ string) bool {
+	for _, t := range d.FileExporters {
+		if t == typ {
+			return true
+		}
+	}
+	return false
+}
+
+func unsupported(typ string, dst Destination) error {
+	return fmt.Errorf("the %s exporter is not supported by the docker driver on the %s image store: turn on the containerd image store or use a remote builder", typ, dst.Store)
+}
+
+// prepareImage handles image outputs (push, name) and engine loads.
+func prepareImage(ctx context.Context, ex *Export, entry *bkclient.ExportEntry, o Output, dst Destination, opts PrepareOptions) error {
+	if dst.Native {
+		// The engine's own exporter stores the image and can push it.
+		entry.Type = "moby"
+		if dst.Store == imagestore.Containerd {
+			// The containerd store names images by manifest or index digest.
+			entry.Attrs["prefer-image-digest"] = "true"
+		}
+		return nil
+	}
+	if o.Type == TypeImage {
+		return nil
+	}
+	// --load from a node that is not the engine: stream an archive into the
+	// engine. Only the containerd store takes an OCI index.
+	entry.Type = TypeDocker
+	if dst.Store == imagestore.Containerd {
+		entry.Type = TypeOCI
+		entry.Attrs["prefer-image-digest"] = "true"
+	}
+	entry.Output = loadOutput(ctx, ex, dst.Engine, opts.Loader)
+	return nil
+}
+
+// loadOutput starts the engine load when BuildKit opens the stream, and
+// makes Finish wait for the engine's verdict.
+func loadOutput(ctx context.Context, ex *Export, ep engine.Endpoint, l Loader) func(map[string]string) (io.WriteCloser, error) {
+	return func(map[string]string) (io.WriteCloser, error) {
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			err := l.Load(ctx, ep, pr)
+			pr.CloseWithError(err) // unblocks BuildKit if the engine gave up early
+			done <- err
+		}()
+		ex.onFinish(func(solveErr error) error {
+			if solveErr != nil {
+				pw.CloseWithError(solveErr)
+				<-done
+				return nil
+			}
+			_ = pw.Close()
+			if err := <-done; err != nil {
+				return fmt.Errorf("loading image into docker engine at %s: %w", ep.Host, err)
+			}
+			return nil
+		})
+		return pw, nil
+	}
+}
+
+// fileOutput writes an archive next to dest and renames it into place only
+// when the solve succeeded, so a failed build leaves no partial file.
+func fileOutput(ex *Export, dest string, stdout io.Writer) func(map[string]string) (io.WriteCloser, error) {
+	return func(map[string]string) (io.WriteCloser, error) {
+		if dest == "-" {
+			return nopWriteCloser{stdout}, nil
+		}
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			return nil, fmt.Errorf("creating folder for %s: %w", dest, err)
+		}
+		f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".partial-*")
+		if err != nil {
+			return nil, fmt.Errorf("creating %s: %w", dest, err)
+		}
+		ex.onFinish(func(solveErr error) error {
+			_ = f.Close()
+			if solveErr != nil {
+				_ = os.Remove(f.Name())
+				return nil
+			}
+			if err := os.Rename(f.Name(), dest); err != nil {
+				_ = os.Remove(f.Name())
+				return fmt.Errorf("writing %s: %w", dest, err)
+			}
+			return nil
+		})
+		return f, nil
+	}
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
