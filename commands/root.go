@@ -61,7 +61,7 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	var builderName string
-	root.PersistentFlags().StringVar(&builderName, "builder", "", "Builder instance to use (default: $XBUILD_BUILDER, the builder chosen with "use", or the current Docker context)")
+	root.PersistentFlags().StringVar(&builderName, "builder", "", "Builder instance to use (default: $XBUILD_BUILDER, the builder chosen with \"use\", or the current Docker context)")
 	root.AddCommand(
 		newBuildCommand(env, &builderName),
 		newCreateCommand(env),

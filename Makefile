@@ -1,0 +1,46 @@
+# xbuild's developer entry points. The README names two: `make demo` and
+# `make test`.
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := $(CURDIR)/bin/xbuild
+
+.PHONY: all build demo test unit integration env-up env-down bench install-plugin clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/xbuild
+
+# Installs what is missing, builds the pinned daemons and xbuild, starts the
+# test env and runs the main job: a two-platform build with attestations
+# loaded into the containerd-store engine.
+demo: build
+	hack/env up
+	hack/demo.sh
+
+# Unit tests, then the integration tests against the env's real daemons.
+test: build
+	hack/env up
+	$(GO) vet ./...
+	eval "$$(hack/env print)" && XBUILD_BIN=$(BIN) $(GO) test -count=1 -timeout 35m ./...
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests)
+
+integration: build
+	eval "$$(hack/env print)" && XBUILD_BIN=$(BIN) $(GO) test -count=1 -timeout 35m ./tests/...
+
+env-up:
+	hack/env up
+
+env-down:
+	hack/env down
+
+# Installs xbuild as a Docker CLI plugin: `docker xbuild ...`.
+install-plugin: build
+	mkdir -p $(HOME)/.docker/cli-plugins
+	install -m 0755 $(BIN) $(HOME)/.docker/cli-plugins/docker-xbuild
+
+clean:
+	rm -rf bin
