@@ -31,6 +31,11 @@ unit:
 integration: build
 	eval "$$(hack/env print)" && XBUILD_BIN=$(BIN) $(GO) test -count=1 -timeout 35m ./tests/...
 
+# A benchmark, not a test: xbuild against buildx on the same engine.
+bench: build
+	hack/env up
+	hack/bench.sh
+
 env-up:
 	hack/env up
 

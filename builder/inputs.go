@@ -40,8 +40,8 @@ func IsRemoteContext(s string) bool {
 	return false
 }
 
-func prepareInputs(req *Request) (in *inputs, err error) {
-	in = &inputs{mounts: map[string]fsutil.FS{}, attrs: map[string]string{}}
+func prepareInputs(req *Request) (_ *inputs, err error) {
+	in := &inputs{mounts: map[string]fsutil.FS{}, attrs: map[string]string{}}
 	defer func() {
 		if err != nil {
 			in.cleanup()

@@ -257,6 +257,14 @@ func parsePlatforms(in []string) ([]ocispecs.Platform, error) {
 			if err != nil {
 				return nil, fmt.Errorf("invalid --platform %q: %v", s, err)
 			}
+			// Parse takes any OS/architecture pair; a lone component parses
+			// only when the package knows it, which catches typos here
+			// instead of on the daemon.
+			for _, part := range []string{p.OS, p.Architecture} {
+				if _, err := platforms.Parse(part); err != nil {
+					return nil, fmt.Errorf("invalid --platform %q: unknown %q", s, part)
+				}
+			}
 			p = platforms.Normalize(p)
 			if k := platforms.Format(p); !seen[k] {
 				seen[k] = true

@@ -106,15 +106,19 @@ func TestProvenanceOff(t *testing.T) {
 	t.Parallel()
 	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
 	api := engine(t, host)
-	for name, opt := range map[string][]string{
-		"flag": {"--provenance=false"},
-		"env":  nil,
+	for name, opt := range map[string]struct {
+		flags []string
+		env   string
+	}{
+		"flag":       {flags: []string{"--provenance=false"}},
+		"env":        {env: "XBUILD_NO_DEFAULT_ATTESTATIONS=1"},
+		"buildx env": {env: "BUILDX_NO_DEFAULT_ATTESTATIONS=true"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			tag := uniqueTag(t, "noprov-"+name)
-			args := append([]string{"build", "--platform=linux/amd64,linux/arm64", "--load", "-t", tag, "--build-arg", baseArg()}, opt...)
-			mustXB(t, t.TempDir(), append(args, helloContext(t)), withDockerHost(host), withEnv("XBUILD_NO_DEFAULT_ATTESTATIONS=1"))
+			tag := uniqueTag(t, "noprov")
+			args := append([]string{"build", "--platform=linux/amd64,linux/arm64", "--load", "-t", tag, "--build-arg", baseArg()}, opt.flags...)
+			mustXB(t, t.TempDir(), append(args, helloContext(t)), withDockerHost(host), withEnv(opt.env))
 			kinds := manifestKinds(t, api, tag)
 			if len(kinds["image"]) != 2 || len(kinds["attestation"]) != 0 {
 				t.Errorf("manifests = %v, want two images and no attestation", kinds)

@@ -84,7 +84,13 @@ func withDockerHost(h string) runOpt {
 }
 
 func withEnv(kv ...string) runOpt {
-	return func(c *exec.Cmd) { c.Env = append(c.Env, kv...) }
+	return func(c *exec.Cmd) {
+		for _, e := range kv {
+			if e != "" {
+				c.Env = append(c.Env, e)
+			}
+		}
+	}
 }
 
 func withDir(d string) runOpt { return func(c *exec.Cmd) { c.Dir = d } }
