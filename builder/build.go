@@ -10,7 +10,6 @@ import (
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/util/progress/progressui"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/xbuild/xbuild/driver"
 	"github.com/xbuild/xbuild/exporter"
@@ -58,15 +57,12 @@ func Build(ctx context.Context, inst *Instance, req *Request, opts BuildOptions)
 	}
 	so, err := solveOpt(req, p, in, ex)
 	if err != nil {
-		_ = ex.Finish(err)
+		_ = ex.Finish(ctx, nil, err, nil)
 		return nil, err
 	}
-	resp, solveErr := solve(ctx, inst, node, so, opts)
-	if err := ex.Finish(solveErr); err != nil && solveErr == nil {
+	resp, err := solve(ctx, inst, node, so, ex, opts)
+	if err != nil {
 		return nil, err
-	}
-	if solveErr != nil {
-		return nil, solveErr
 	}
 	return finalize(inst, node, so, resp, req, p)
 }
@@ -83,11 +79,13 @@ func boot(ctx context.Context, inst *Instance, node Node) (driver.Info, error) {
 	return info, nil
 }
 
-// solve runs the solve with one progress display. The display's
-// description names the builder the way buildx users know.
-func solve(ctx context.Context, inst *Instance, node Node, so *bkclient.SolveOpt, opts BuildOptions) (*bkclient.SolveResponse, error) {
+// solve runs the solve and finishes the exports under one progress
+// display. The display's description names the builder the way buildx
+// users know.
+func solve(ctx context.Context, inst *Instance, node Node, so *bkclient.SolveOpt, ex *exporter.Export, opts BuildOptions) (*bkclient.SolveResponse, error) {
 	c, err := node.Driver.Client(ctx)
 	if err != nil {
+		_ = ex.Finish(ctx, nil, err, nil)
 		return nil, err
 	}
 	defer c.Close()
@@ -99,27 +97,46 @@ func solve(ctx context.Context, inst *Instance, node Node, so *bkclient.SolveOpt
 		fmt.Sprintf("building with %q instance using %s driver", inst.Name, inst.Driver),
 		fmt.Sprintf("%s:%s", inst.Driver, inst.Name)))
 	if err != nil {
+		_ = ex.Finish(ctx, nil, err, nil)
 		return nil, err
 	}
-	ch := make(chan *bkclient.SolveStatus)
-	eg, egctx := errgroup.WithContext(ctx)
-	var resp *bkclient.SolveResponse
-	eg.Go(func() error {
-		var err error
-		resp, err = c.Solve(egctx, nil, *so, ch)
-		return err
-	})
-	eg.Go(func() error {
-		// The display must drain the channel to the end even when the
-		// solve fails, or the solve blocks.
-		_, err := disp.UpdateFrom(context.WithoutCancel(egctx), ch)
-		return err
-	})
-	if err := eg.Wait(); err != nil {
-		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
+	displayCh := make(chan *bkclient.SolveStatus)
+	displayDone := make(chan struct{})
+	go func() {
+		defer close(displayDone)
+		// The display must drain its channel to the end, even after a
+		// cancel, or the solve blocks.
+		_, _ = disp.UpdateFrom(context.WithoutCancel(ctx), displayCh)
+	}()
+	pr := progress{ch: displayCh}
+	for _, n := range ex.Notes {
+		pr.note(n)
+	}
+
+	solveCh := make(chan *bkclient.SolveStatus)
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
+		for s := range solveCh {
+			displayCh <- s
 		}
-		return nil, err
+	}()
+	resp, solveErr := c.Solve(ctx, nil, *so, solveCh)
+	<-forwarded
+	var exporterResp map[string]string
+	if resp != nil {
+		exporterResp = resp.ExporterResponse
+	}
+	finishErr := ex.Finish(ctx, exporterResp, solveErr, pr)
+	close(displayCh)
+	<-displayDone
+	switch {
+	case solveErr != nil && ctx.Err() != nil:
+		return nil, context.Cause(ctx)
+	case solveErr != nil:
+		return nil, solveErr
+	case finishErr != nil:
+		return nil, finishErr
 	}
 	return resp, nil
 }

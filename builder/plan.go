@@ -87,7 +87,12 @@ func plan(req *Request, caps driver.Capabilities) (*Plan, error) {
 			Store:         caps.ImageStore,
 			Engine:        caps.LoadEngine,
 			FileExporters: caps.Exporters,
+			Containerd:    caps.LoadLocation,
+			Platforms:     req.Platforms,
 		},
+	}
+	if req.NoDirectLoad {
+		p.Destination.Containerd = imagestore.Location{}
 	}
 	for k, v := range req.Attests {
 		if !v.Off {

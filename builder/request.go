@@ -43,6 +43,9 @@ type Request struct {
 
 	MetadataFile string
 	IIDFile      string
+	// NoDirectLoad makes --load go through the engine's image load
+	// endpoint even when the engine's containerd is reachable.
+	NoDirectLoad bool
 	// NoDefaultLoad keeps the docker driver from loading when no output
 	// is given.
 	NoDefaultLoad bool

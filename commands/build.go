@@ -206,6 +206,7 @@ func (o *buildOptions) request(env *Env, contextArg string, changed func(string)
 	}
 	req.NoDefaultAttestations = envBool(env, "XBUILD_NO_DEFAULT_ATTESTATIONS", "BUILDX_NO_DEFAULT_ATTESTATIONS")
 	req.NoDefaultLoad = envBool(env, "XBUILD_NO_DEFAULT_LOAD", "BUILDX_NO_DEFAULT_LOAD")
+	req.NoDirectLoad = env.Getenv("XBUILD_DIRECT_LOAD") != "" && !envBool(env, "XBUILD_DIRECT_LOAD")
 	return req, nil
 }
 

@@ -82,6 +82,9 @@ type Capabilities struct {
 	Load LoadMode
 	// LoadEngine is the engine --load writes to.
 	LoadEngine engine.Endpoint
+	// LoadLocation is where that engine keeps its images when its store is
+	// containerd.
+	LoadLocation imagestore.Location
 	// Exporters lists the BuildKit exporter types the node accepts for
 	// files (oci, docker, local, tar) besides its image exporter.
 	Exporters []string

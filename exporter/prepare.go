@@ -10,7 +10,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/platforms"
 	bkclient "github.com/moby/buildkit/client"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xbuild/xbuild/engine"
 	"github.com/xbuild/xbuild/imagestore"
@@ -28,6 +31,13 @@ type Destination struct {
 	Engine engine.Endpoint
 	// FileExporters lists the exporter types the node takes for files.
 	FileExporters []string
+	// Containerd is where the engine keeps its images when its store is
+	// containerd: a load from a node that is not the engine writes there
+	// directly when this host can reach it.
+	Containerd imagestore.Location
+	// Platforms are the build's platforms; a direct load unpacks the host's
+	// one of them.
+	Platforms []ocispecs.Platform
 }
 
 // PrepareOptions are the per-build inputs of Prepare.
@@ -48,33 +58,52 @@ type Loader interface {
 	Load(ctx context.Context, ep engine.Endpoint, r io.Reader) error
 }
 
+// Progress shows the steps that finishing an export takes.
+type Progress interface {
+	// Step starts a step shown under name.
+	Step(name string) Step
+}
+
+// Step is one step of Progress.
+type Step interface {
+	Log(format string, args ...any)
+	// Done ends the step, failed when err is not nil.
+	Done(err error)
+}
+
+// finisher completes (solveErr nil) or undoes one export.
+type finisher func(ctx context.Context, resp map[string]string, solveErr error, pr Progress) error
+
 // Export is a set of prepared exports for one solve.
 //
 // Finish must be called exactly once after the solve, with the solve's
-// error: it completes loads and files on success and removes every partial
-// result on failure.
+// response and error: it completes loads and files on success and removes
+// every partial result on failure.
 type Export struct {
 	Entries []bkclient.ExportEntry
+	// Notes are what the user should know about how the exports will
+	// happen (a load that cannot be incremental, and why).
+	Notes []string
 
 	mu      sync.Mutex
-	pending []func(solveErr error) error
+	pending []finisher
 }
 
-func (e *Export) onFinish(f func(solveErr error) error) {
+func (e *Export) onFinish(f finisher) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.pending = append(e.pending, f)
 }
 
 // Finish completes or undoes every export. It returns the first error.
-func (e *Export) Finish(solveErr error) error {
+func (e *Export) Finish(ctx context.Context, resp map[string]string, solveErr error, pr Progress) error {
 	e.mu.Lock()
 	pending := e.pending
 	e.pending = nil
 	e.mu.Unlock()
 	var first error
 	for _, f := range pending {
-		if err := f(solveErr); err != nil && first == nil {
+		if err := f(ctx, resp, solveErr, pr); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -150,15 +179,57 @@ func prepareImage(ctx context.Context, ex *Export, entry *bkclient.ExportEntry, 
 	if o.Type == TypeImage {
 		return nil
 	}
-	// --load from a node that is not the engine: stream an archive into the
-	// engine. Only the containerd store takes an OCI index.
+	// --load from a node that is not the engine. Into a containerd store
+	// this host can reach, write the blobs straight into its content store:
+	// BuildKit skips those already there. Otherwise stream an archive to
+	// the engine's load endpoint; only the containerd store takes an index.
 	entry.Type = TypeDocker
 	if dst.Store == imagestore.Containerd {
 		entry.Type = TypeOCI
 		entry.Attrs["prefer-image-digest"] = "true"
+		c, err := dialContainerd(ctx, dst.Containerd)
+		if err == nil {
+			return prepareContainerdLoad(ctx, ex, entry, c, dst.Containerd, dst.Platforms)
+		}
+		ex.Notes = append(ex.Notes, fmt.Sprintf("loading through the engine's image load endpoint, not incrementally: %s", err))
 	}
 	entry.Output = loadOutput(ctx, ex, dst.Engine, opts.Loader)
 	return nil
+}
+
+// prepareContainerdLoad points an OCI export at a containerd content store.
+func prepareContainerdLoad(ctx context.Context, ex *Export, entry *bkclient.ExportEntry, c *client.Client, loc imagestore.Location, ps []ocispecs.Platform) error {
+	names, err := normalizedNames(entry.Attrs["name"])
+	if err != nil {
+		c.Close()
+		return err
+	}
+	unpack := hostPlatform(ps)
+	l, err := startContainerdLoad(ctx, c, loc, names, unpack)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	entry.Attrs["tar"] = "false"
+	entry.OutputStore = l.store
+	ex.onFinish(l.finish)
+	return nil
+}
+
+// hostPlatform picks what a load unpacks: the host's platform when the
+// build has it, else the first platform built (what `docker run` without
+// --platform would pick).
+func hostPlatform(ps []ocispecs.Platform) []ocispecs.Platform {
+	if len(ps) == 0 {
+		return nil
+	}
+	host := platforms.Default()
+	for _, p := range ps {
+		if host.Match(p) {
+			return []ocispecs.Platform{p}
+		}
+	}
+	return ps[:1]
 }
 
 // loadOutput starts the engine load when BuildKit opens the stream, and
@@ -172,7 +243,7 @@ func loadOutput(ctx context.Context, ex *Export, ep engine.Endpoint, l Loader) f
 			pr.CloseWithError(err) // unblocks BuildKit if the engine gave up early
 			done <- err
 		}()
-		ex.onFinish(func(solveErr error) error {
+		ex.onFinish(func(_ context.Context, _ map[string]string, solveErr error, _ Progress) error {
 			if solveErr != nil {
 				pw.CloseWithError(solveErr)
 				<-done
@@ -202,7 +273,7 @@ func fileOutput(ex *Export, dest string, stdout io.Writer) func(map[string]strin
 		if err != nil {
 			return nil, fmt.Errorf("creating %s: %w", dest, err)
 		}
-		ex.onFinish(func(solveErr error) error {
+		ex.onFinish(func(_ context.Context, _ map[string]string, solveErr error, _ Progress) error {
 			_ = f.Close()
 			if solveErr != nil {
 				_ = os.Remove(f.Name())

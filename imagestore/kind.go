@@ -46,11 +46,43 @@ type InfoGetter interface {
 
 // Detect asks the engine which image store it runs.
 func Detect(ctx context.Context, engine InfoGetter) (Kind, error) {
+	d, err := Describe(ctx, engine)
+	return d.Kind, err
+}
+
+// Description is what an engine says of its image store.
+type Description struct {
+	Kind Kind
+	// Location is where the images live on the containerd store; zero on
+	// the classic store.
+	Location Location
+}
+
+// Location places an image store inside a containerd.
+type Location struct {
+	// Address is the containerd socket, as a path on the engine's host.
+	Address   string
+	Namespace string
+	// Snapshotter is the snapshotter images are unpacked into.
+	Snapshotter string
+}
+
+// Describe asks the engine which image store it runs and, for the
+// containerd store, where that containerd is.
+func Describe(ctx context.Context, engine InfoGetter) (Description, error) {
 	res, err := engine.Info(ctx, dockerclient.InfoOptions{})
 	if err != nil {
-		return Unknown, fmt.Errorf("reading engine info: %w", err)
+		return Description{}, fmt.Errorf("reading engine info: %w", err)
 	}
-	return FromInfo(res.Info), nil
+	d := Description{Kind: FromInfo(res.Info)}
+	if d.Kind == Containerd && res.Info.Containerd != nil {
+		d.Location = Location{
+			Address:     res.Info.Containerd.Address,
+			Namespace:   res.Info.Containerd.Namespaces.Containers,
+			Snapshotter: res.Info.Driver,
+		}
+	}
+	return d, nil
 }
 
 // FromInfo reads the store kind out of an engine's /info answer.

@@ -68,22 +68,31 @@ func TestSinglePlatformLoadIntoClassicStore(t *testing.T) {
 // Two platforms with default provenance land as one index in the
 // containerd store, on the docker driver (native export) and on the remote
 // driver (OCI archive through the engine's load endpoint).
-func TestMultiPlatformLoadIntoContainerdStore(t *testing.T) {
+func TestMultiPlatformLoadIntoContainerd(t *testing.T) {
 	t.Parallel()
 	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
-	for _, drv := range []string{"docker", "remote"} {
-		t.Run(drv, func(t *testing.T) {
+	for _, tc := range []struct {
+		name, driver, env, progress string
+	}{
+		{name: "docker", driver: "docker"},
+		{name: "remote direct", driver: "remote", progress: "blobs already present"},
+		{name: "remote engine api", driver: "remote", env: "XBUILD_DIRECT_LOAD=0", progress: "loading through the engine's image load endpoint, not incrementally"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := t.TempDir()
 			args := []string{"build", "--platform=linux/amd64,linux/arm64", "--load"}
-			if drv == "remote" {
+			if tc.driver == "remote" {
 				mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
 				args = append(args, "--builder", "r")
 			}
-			tag := uniqueTag(t, "multi-"+drv)
+			tag := uniqueTag(t, "multi")
 			md := filepath.Join(t.TempDir(), "md.json")
-			mustXB(t, cfg, append(args, "-t", tag, "--build-arg", baseArg(), "--metadata-file", md, helloContext(t)),
-				withDockerHost(host))
+			r := mustXB(t, cfg, append(args, "-t", tag, "--build-arg", baseArg(), "--metadata-file", md, helloContext(t)),
+				withDockerHost(host), withEnv(tc.env))
+			if !strings.Contains(r.Stderr, tc.progress) {
+				t.Errorf("progress lacks %q:\n%s", tc.progress, r.Stderr)
+			}
 			api := engine(t, host)
 			kinds := manifestKinds(t, api, tag)
 			if got, want := kinds["image"], []string{"linux/amd64", "linux/arm64"}; !slices.Equal(got, want) {

@@ -90,35 +90,37 @@ func (d *Driver) Info(ctx context.Context) driver.Info {
 	if err := driver.ReadDaemon(ctx2, c, &info); err != nil {
 		return driver.Info{Status: driver.StatusUnreachable, Err: fmt.Errorf("reaching buildkitd at %s: %w", d.cfg.Endpoint, err)}
 	}
+	store := loadStore(ctx, d.cfg)
 	info.Capabilities = driver.Capabilities{
 		MultiPlatform: true,
 		Load:          driver.LoadEngineAPI,
 		LoadEngine:    d.cfg.LoadEngine,
-		ImageStore:    loadStore(ctx, d.cfg),
+		ImageStore:    store.Kind,
+		LoadLocation:  store.Location,
 		Exporters:     []string{"local", "tar", "oci", "docker"},
 	}
 	return info
 }
 
-// loadStore detects the store of the engine --load writes to. An engine
+// loadStore describes the store of the engine --load writes to. An engine
 // that does not answer is Unknown: a build that does not load must not
 // fail because of it.
-func loadStore(ctx context.Context, cfg driver.Config) imagestore.Kind {
+func loadStore(ctx context.Context, cfg driver.Config) imagestore.Description {
 	if cfg.LoadEngine.Host == "" {
-		return imagestore.Unknown
+		return imagestore.Description{}
 	}
 	api, err := cfg.LoadEngine.Client()
 	if err != nil {
-		return imagestore.Unknown
+		return imagestore.Description{}
 	}
 	defer api.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	k, err := imagestore.Detect(ctx, api)
+	d, err := imagestore.Describe(ctx, api)
 	if err != nil {
-		return imagestore.Unknown
+		return imagestore.Description{}
 	}
-	return k
+	return d
 }
 
 // Client implements driver.Driver.
