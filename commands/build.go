@@ -24,7 +24,7 @@ type buildOptions struct {
 	buildArgs     []string
 	target        string
 	platforms     []string
-	load          bool
+	load          string
 	push          bool
 	outputs       []string
 	progress      string
@@ -64,7 +64,8 @@ func newBuildCommand(env *Env, builderName *string) *cobra.Command {
 	f.StringArrayVar(&o.buildArgs, "build-arg", nil, "Set build-time variables")
 	f.StringVar(&o.target, "target", "", "Set the target build stage to build")
 	f.StringArrayVar(&o.platforms, "platform", nil, "Set target platform for build (comma-separated or repeated)")
-	f.BoolVar(&o.load, "load", false, `Shorthand for "--output=type=docker"`)
+	f.StringVar(&o.load, "load", "false", `Shorthand for "--output=type=docker"; --load=containerd://SOCKET?namespace=NS loads into a containerd`)
+	f.Lookup("load").NoOptDefVal = "true"
 	f.BoolVar(&o.push, "push", false, `Shorthand for "--output=type=registry"`)
 	f.StringArrayVarP(&o.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
 	f.StringVar(&o.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet", "rawjson")`)
@@ -215,8 +216,12 @@ func (o *buildOptions) parseOutputs() ([]exporter.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.load {
-		outs = append(outs, exporter.Output{Type: exporter.TypeDocker, Attrs: map[string]string{}})
+	load, err := exporter.ParseLoad(o.load)
+	if err != nil {
+		return nil, err
+	}
+	if load != nil {
+		outs = append(outs, *load)
 	}
 	if o.push {
 		outs = append(outs, exporter.Output{Type: exporter.TypeImage, Attrs: map[string]string{"push": "true"}})

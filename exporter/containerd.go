@@ -34,17 +34,17 @@ func dialContainerd(ctx context.Context, loc imagestore.Location) (*client.Clien
 	}
 	path := strings.TrimPrefix(loc.Address, "unix://")
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("its containerd socket %s is not on this host", path)
+		return nil, fmt.Errorf("the containerd socket %s is not on this host", path)
 	}
 	c, err := client.New(path, client.WithDefaultNamespace(loc.Namespace), client.WithTimeout(5*time.Second))
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach its containerd at %s: %w", path, err)
+		return nil, fmt.Errorf("cannot reach containerd at %s: %w", path, err)
 	}
 	vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := c.Version(vctx); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("cannot reach its containerd at %s: %w", path, err)
+		return nil, fmt.Errorf("cannot reach containerd at %s: %w", path, err)
 	}
 	return c, nil
 }

@@ -17,9 +17,13 @@ const (
 	TypeImage     = "image"
 	TypeRegistry  = "registry"
 	TypeCacheOnly = "cacheonly"
+	// TypeContainerd loads into a containerd's content and image store
+	// (a k3s or kind node, a plain containerd): address=, namespace=,
+	// snapshotter=, name=.
+	TypeContainerd = "containerd"
 )
 
-var knownTypes = []string{TypeLocal, TypeTar, TypeOCI, TypeDocker, TypeImage, TypeRegistry, TypeCacheOnly}
+var knownTypes = []string{TypeLocal, TypeTar, TypeOCI, TypeDocker, TypeImage, TypeRegistry, TypeCacheOnly, TypeContainerd}
 
 // Output is one parsed --output value.
 type Output struct {
@@ -93,6 +97,16 @@ func (o *Output) validate() error {
 		if o.Dest == "" {
 			return fmt.Errorf("type=%s needs dest=FILE (or dest=- for stdout)", o.Type)
 		}
+	case TypeContainerd:
+		if o.Attrs["address"] == "" {
+			return fmt.Errorf("type=containerd needs address=SOCKET")
+		}
+		if o.Attrs["namespace"] == "" {
+			o.Attrs["namespace"] = "default"
+		}
+		if o.Attrs["snapshotter"] == "" {
+			o.Attrs["snapshotter"] = "overlayfs"
+		}
 	case TypeImage, TypeRegistry:
 		if o.Dest != "" {
 			return fmt.Errorf("type=%s takes no dest; use name= and push=", o.Type)
@@ -127,7 +141,39 @@ func (o Output) Pushes() bool {
 // HoldsIndex reports whether the output can carry an image index (several
 // platforms, attestations). Only an engine load depends on the store.
 func (o Output) HoldsIndex() bool {
-	return o.Type == TypeOCI || o.Type == TypeImage || o.Type == TypeDocker
+	return o.Type == TypeOCI || o.Type == TypeImage || o.Type == TypeDocker || o.Type == TypeContainerd
+}
+
+// ParseLoad reads a --load value: a boolean, or containerd://SOCKET with an
+// optional ?namespace=NS (and &snapshotter=NAME) for a plain containerd.
+// It returns nil for --load=false.
+func ParseLoad(v string) (*Output, error) {
+	if rest, ok := strings.CutPrefix(v, "containerd://"); ok {
+		path, query, _ := strings.Cut(rest, "?")
+		o := Output{Type: TypeContainerd, Attrs: map[string]string{"address": path}}
+		for _, kv := range strings.Split(query, "&") {
+			if kv == "" {
+				continue
+			}
+			k, val, _ := strings.Cut(kv, "=")
+			if k != "namespace" && k != "snapshotter" {
+				return nil, fmt.Errorf("invalid --load %q: unknown parameter %q (use namespace= or snapshotter=)", v, k)
+			}
+			o.Attrs[k] = val
+		}
+		if err := o.validate(); err != nil {
+			return nil, fmt.Errorf("invalid --load %q: %w", v, err)
+		}
+		return &o, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --load %q: want true, false or containerd://SOCKET?namespace=NS", v)
+	}
+	if !b {
+		return nil, nil
+	}
+	return &Output{Type: TypeDocker, Attrs: map[string]string{}}, nil
 }
 
 func csvFields(s string) ([]string, error) {

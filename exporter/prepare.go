@@ -136,6 +136,10 @@ func Prepare(ctx context.Context, outs []Output, dst Destination, opts PrepareOp
 			if err := prepareImage(ctx, ex, &entry, o, dst, opts); err != nil {
 				return nil, err
 			}
+		case o.Type == TypeContainerd:
+			if err := prepareContainerdTarget(ctx, ex, &entry, dst); err != nil {
+				return nil, err
+			}
 		case o.Type == TypeLocal:
 			if !dst.exports(TypeLocal) {
 				return nil, unsupported(o.Type, dst)
@@ -195,6 +199,27 @@ func prepareImage(ctx context.Context, ex *Export, entry *bkclient.ExportEntry, 
 	}
 	entry.Output = loadOutput(ctx, ex, dst.Engine, opts.Loader)
 	return nil
+}
+
+// prepareContainerdTarget loads into a containerd named by the user: there
+// is no engine to fall back to, so it must answer now.
+func prepareContainerdTarget(ctx context.Context, ex *Export, entry *bkclient.ExportEntry, dst Destination) error {
+	if !dst.exports(TypeOCI) {
+		return unsupported(TypeOCI, dst)
+	}
+	loc := imagestore.Location{Address: entry.Attrs["address"], Namespace: entry.Attrs["namespace"], Snapshotter: entry.Attrs["snapshotter"]}
+	for _, k := range []string{"address", "namespace", "snapshotter"} {
+		delete(entry.Attrs, k)
+	}
+	if entry.Attrs["name"] == "" {
+		return fmt.Errorf("loading into containerd needs an image name: add -t NAME or name= to the output")
+	}
+	c, err := dialContainerd(ctx, loc)
+	if err != nil {
+		return fmt.Errorf("loading into containerd at %s: %w", loc.Address, err)
+	}
+	entry.Type = TypeOCI
+	return prepareContainerdLoad(ctx, ex, entry, c, loc, dst.Platforms)
 }
 
 // prepareContainerdLoad points an OCI export at a containerd content store.

@@ -1,12 +1,19 @@
 package tests
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/platforms"
 )
 
 var loadSummary = regexp.MustCompile(`(\d+) of (\d+) blobs already present, sent (\d+) \(`)
@@ -62,5 +69,69 @@ func TestIncrementalLoad(t *testing.T) {
 	kinds := manifestKinds(t, api, tag)
 	if len(kinds["image"]) != 2 {
 		t.Errorf("manifests after incremental loads = %v, want two images", kinds)
+	}
+}
+
+// --load=containerd://SOCKET?namespace=NS loads into a containerd that no
+// engine fronts: every platform complete, named, the host's unpacked.
+func TestLoadIntoContainerd(t *testing.T) {
+	t.Parallel()
+	sock := strings.TrimPrefix(os.Getenv("XBUILD_TEST_CONTAINERD_CONTAINERD"), "unix://")
+	if sock == "" {
+		t.Fatal("XBUILD_TEST_CONTAINERD_CONTAINERD is not set: the env is too old, run hack/env up")
+	}
+	ns := "xbuild-test-" + strconv.FormatInt(int64(os.Getpid()), 10)
+	cfg := t.TempDir()
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	r := mustXB(t, cfg, []string{"build", "--builder", "r", "--platform=linux/amd64,linux/arm64",
+		"--load=containerd://" + sock + "?namespace=" + ns, "-t", "example/hello:ctd", "--build-arg", baseArg(), helloContext(t)})
+	if _, total, _ := loadCounts(t, r.Stderr); total < 10 {
+		t.Errorf("load summary counts %d blobs, want a two-platform index", total)
+	}
+	c, err := client.New(sock, client.WithDefaultNamespace(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := namespaces.WithNamespace(context.Background(), ns)
+	t.Cleanup(func() { cleanNamespace(ctx, c) })
+	img, err := c.ImageService().Get(ctx, "docker.io/example/hello:ctd")
+	if err != nil {
+		t.Fatalf("the image is not in namespace %s: %v", ns, err)
+	}
+	for _, p := range []string{"linux/amd64", "linux/arm64"} {
+		ok, _, _, missing, err := images.Check(ctx, c.ContentStore(), img.Target, platforms.Only(platforms.MustParse(p)))
+		if err != nil || !ok || len(missing) > 0 {
+			t.Errorf("%s content: complete=%v missing=%v err=%v", p, ok, missing, err)
+		}
+	}
+	unpacked, err := client.NewImageWithPlatform(c, img, platforms.Only(platforms.DefaultSpec())).IsUnpacked(ctx, "overlayfs")
+	if err != nil || !unpacked {
+		t.Errorf("host platform unpacked = %v, %v", unpacked, err)
+	}
+	// Bad targets fail before building.
+	r = xb(t, cfg, []string{"build", "--builder", "r", "--load=containerd:///no/such.sock", "-t", "x:1", helloContext(t)})
+	if r.Code != 1 || !strings.Contains(r.Stderr, "loading into containerd at /no/such.sock") {
+		t.Errorf("unreachable containerd: %s", r)
+	}
+}
+
+// cleanNamespace removes what a test loaded and the namespace itself.
+func cleanNamespace(ctx context.Context, c *client.Client) {
+	is := c.ImageService()
+	imgs, _ := is.List(ctx)
+	for _, i := range imgs {
+		_ = is.Delete(ctx, i.Name, images.SynchronousDelete())
+	}
+	sn := c.SnapshotService("overlayfs")
+	var keys []string
+	_ = sn.Walk(ctx, func(_ context.Context, i snapshots.Info) error { keys = append(keys, i.Name); return nil })
+	for range 5 { // children first; retry until the chains are gone
+		for _, k := range keys {
+			_ = sn.Remove(ctx, k)
+		}
+	}
+	if ns, ok := namespaces.Namespace(ctx); ok {
+		_ = c.NamespaceService().Delete(ctx, ns)
 	}
 }
