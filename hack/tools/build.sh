@@ -4,58 +4,53 @@
 # selection cannot lift one daemon's dependencies to another's (dockerd's
 # embedded BuildKit must stay at the version its own go.mod names).
 #
-# Binaries land in a cache folder keyed by the pins, and hack/tools/bin links
-# to it: a rebuild happens only when a go.mod, go.sum or this script changes.
+# Usage: hack/tools/build.sh [TOOL...]   (default: the daemons the env runs;
+#        buildx, the benchmark baseline, only when named)
+#
+# Each tool's binaries land in a cache folder keyed by its pins, and
+# hack/tools/bin holds links to them: a tool is rebuilt only when its go.mod,
+# go.sum or build line changes.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${XBUILD_CACHE:-$HOME/.cache/xbuild}
-key=$(cat "$here"/*/go.mod "$here"/*/go.sum "$here/build.sh" | sha256sum | cut -c1-16)
-out=$cache/tools/$key
+cache=${XBUILD_CACHE:-$HOME/.cache/xbuild}/tools
 
-if [ -f "$out/.complete" ]; then
-	ln -sfn "$out" "$here/bin"
-	exit 0
-fi
-mkdir -p "$out"
-
-# version of a module as its tool module pins it
-modver() { (cd "$here/$1" && go list -m -f '{{.Version}}' "$2"); }
-
-build() { # dir ldflags tags pkg...
-	local dir=$1 ldflags=$2 tags=$3
-	shift 3
-	echo "building $* ($dir)" >&2
-	(cd "$here/$dir" && CGO_ENABLED=${CGO_ENABLED:-1} go build -trimpath -tags "$tags" \
-		-ldflags "-s -w $ldflags" -o "$out/" "$@")
+# name | build tags | ldflags (MODVER is the pinned version) | packages
+tools() {
+	cat <<'LIST'
+buildkit||-X github.com/moby/buildkit/version.Version=MODVER|github.com/moby/buildkit github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
+containerd|no_btrfs|-X github.com/containerd/containerd/v2/version.Version=MODVER|github.com/containerd/containerd/v2 github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr
+runc|seccomp|-X main.version=MODVER|github.com/opencontainers/runc github.com/opencontainers/runc
+moby|exclude_graphdriver_btrfs|-X github.com/moby/moby/v2/dockerversion.Version=MODVER -X github.com/moby/moby/v2/dockerversion.GitCommit=MODVER|github.com/moby/moby/v2 github.com/moby/moby/v2/cmd/dockerd
+registry||-X github.com/distribution/distribution/v3/version.version=MODVER|github.com/distribution/distribution/v3 github.com/distribution/distribution/v3/cmd/registry
+buildx||-X github.com/docker/buildx/version.Version=MODVER|github.com/docker/buildx github.com/docker/buildx/cmd/buildx
+LIST
 }
 
-bk=$(modver buildkit github.com/moby/buildkit)
-build buildkit "-X github.com/moby/buildkit/version.Version=$bk" "" \
-	github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=(buildkit containerd runc moby registry)
 
-ctd=$(modver containerd github.com/containerd/containerd/v2)
-build containerd "-X github.com/containerd/containerd/v2/version.Version=$ctd" "no_btrfs" \
-	github.com/containerd/containerd/v2/cmd/containerd \
-	github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
-	github.com/containerd/containerd/v2/cmd/ctr
-
-rc=$(modver runc github.com/opencontainers/runc)
-build runc "-X main.version=${rc#v}" "seccomp" github.com/opencontainers/runc
-
-mb=$(modver moby github.com/moby/moby/v2)
-build moby "-X github.com/moby/moby/v2/dockerversion.Version=${mb#v} -X github.com/moby/moby/v2/dockerversion.GitCommit=$mb" \
-	"exclude_graphdriver_btrfs" github.com/moby/moby/v2/cmd/dockerd
-
-rg=$(modver registry github.com/distribution/distribution/v3)
-build registry "-X github.com/distribution/distribution/v3/version.version=$rg" "" \
-	github.com/distribution/distribution/v3/cmd/registry
-
-if [ -f "$here/buildx/go.mod" ] && [ "${XBUILD_TOOLS_BUILDX:-1}" = 1 ]; then
-	bx=$(modver buildx github.com/docker/buildx)
-	build buildx "-X github.com/docker/buildx/version.Version=$bx" "" github.com/docker/buildx/cmd/buildx
-fi
-
-touch "$out/.complete"
-ln -sfn "$out" "$here/bin"
-ls "$out" >&2
+# Older checkouts kept bin as a link to one folder; it is a folder of links now.
+[ -L "$here/bin" ] && rm "$here/bin"
+mkdir -p "$here/bin"
+while IFS='|' read -r name tags ldflags pkgs; do
+	case " ${want[*]} " in *" $name "*) ;; *) continue ;; esac
+	line="$name|$tags|$ldflags|$pkgs|$(go env GOVERSION)"
+	key=$( (cat "$here/$name/go.mod" "$here/$name/go.sum"; echo "$line") | sha256sum | cut -c1-16)
+	out=$cache/$name-$key
+	if [ ! -f "$out/.complete" ]; then
+		read -r mod pkglist <<<"$pkgs"
+		ver=$(cd "$here/$name" && go list -m -f '{{.Version}}' "$mod")
+		[ "$name" = runc ] && ver=${ver#v}
+		[ "$name" = moby ] && ver=${ver#v}
+		echo "building $name $ver" >&2
+		rm -rf "$out" && mkdir -p "$out"
+		# shellcheck disable=SC2086 # pkglist is a word list
+		(cd "$here/$name" && go build -trimpath -tags "$tags" \
+			-ldflags "-s -w ${ldflags//MODVER/$ver}" -o "$out/" $pkglist)
+		touch "$out/.complete"
+	fi
+	for f in "$out"/*; do
+		ln -sfn "$f" "$here/bin/$(basename "$f")"
+	done
+done < <(tools)
