@@ -1,42 +1,96 @@
 #!/usr/bin/env bash
-# Benchmark, not a test: the same two-platform build of examples/hello with
-# provenance, loaded into the containerd-store engine, by xbuild and by buildx
-# (both on the engine's own BuildKit, the docker driver), alternating, warm
-# cache. Prints each tool's median wall time and the ratio xbuild/buildx
-# (goal: at most 1.0).
+# Benchmarks, not tests: xbuild against buildx on the same daemons, measured
+# in the same run, alternating. Prints medians and the ratio xbuild/buildx.
+#
+#   hack/bench.sh [build] [load]   (default: both)
+#
+# build: the two-platform build of examples/hello with provenance, loaded
+#        into the containerd-store engine by its own BuildKit (docker
+#        driver), warm cache. Goal: ratio <= 1.0.
+# load:  a remote buildkitd and a 300 MB image; change one small file, build,
+#        --load into the containerd-store engine. xbuild loads incrementally,
+#        buildx sends the whole archive. Goals: warm ratio <= 0.15, first
+#        (cold) load ratio <= 1.05.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${BENCH_RUNS:-7}
+runs=${BENCH_RUNS:-5}
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=(build load)
 
-hack/tools/build.sh buildx
+hack/tools/build.sh buildx >&2
 eval "$(hack/env print)"
 export DOCKER_HOST=$XBUILD_TEST_DOCKER_CONTAINERD
-export XBUILD_CONFIG=$PWD/bin/bench-config BUILDX_CONFIG=$PWD/bin/bench-buildx-config
+export XBUILD_CONFIG=$PWD/bin/bench/xbuild-config BUILDX_CONFIG=$PWD/bin/bench/buildx-config
 export BUILDKIT_PROGRESS=quiet
+mkdir -p bin/bench
 buildx=hack/tools/bin/buildx
-args=(build --platform=linux/amd64,linux/arm64 --load --build-arg "BASE=$XBUILD_TEST_BASE_IMAGE" examples/hello)
 
-now() { date +%s.%N; }
-timeit() { # tool args... -> seconds
+timeit() { # command... -> seconds on stdout
 	local t0 t1
-	t0=$(now)
-	"$@" >/dev/null 2>"bin/bench-last.log" || { cat bin/bench-last.log >&2; return 1; }
-	t1=$(now)
+	t0=$(date +%s.%N)
+	"$@" >/dev/null 2>bin/bench/last.log || { cat bin/bench/last.log >&2; return 1; }
+	t1=$(date +%s.%N)
 	awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f\n", a - b }'
 }
 median() { sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f\n", m}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a / b }'; }
 
-echo "warming the cache (one build each)" >&2
-timeit bin/xbuild "${args[@]}" -t bench:xbuild >/dev/null
-timeit "$buildx" "${args[@]}" -t bench:buildx >/dev/null
+bench_build() {
+	local args=(build --platform=linux/amd64,linux/arm64 --load --build-arg "BASE=$XBUILD_TEST_BASE_IMAGE" examples/hello)
+	echo "build: warming the cache" >&2
+	timeit bin/xbuild "${args[@]}" -t bench:xbuild >/dev/null
+	timeit "$buildx" "${args[@]}" -t bench:buildx >/dev/null
+	local xs=() bs=()
+	for i in $(seq "$runs"); do
+		xs+=("$(timeit bin/xbuild "${args[@]}" -t bench:xbuild)")
+		bs+=("$(timeit "$buildx" "${args[@]}" -t bench:buildx)")
+		echo "build run $i: xbuild ${xs[-1]}s buildx ${bs[-1]}s" >&2
+	done
+	local mx mb
+	mx=$(printf '%s\n' "${xs[@]}" | median)
+	mb=$(printf '%s\n' "${bs[@]}" | median)
+	printf 'build (two platforms, warm cache, docker driver, --load into containerd store, %d runs): xbuild %ss, buildx %ss, ratio %s (goal <= 1.0)\n' \
+		"$runs" "$mx" "$mb" "$(ratio "$mx" "$mb")"
+}
 
-xs=() bs=()
-for i in $(seq "$runs"); do
-	xs+=("$(timeit bin/xbuild "${args[@]}" -t bench:xbuild)")
-	bs+=("$(timeit "$buildx" "${args[@]}" -t bench:buildx)")
-	echo "run $i: xbuild ${xs[-1]}s buildx ${bs[-1]}s" >&2
+bench_load() {
+	local ctx=bin/bench/load-context
+	rm -rf "$ctx" && mkdir -p "$ctx"
+	cat >"$ctx/Dockerfile" <<DOCKERFILE
+FROM $XBUILD_TEST_BASE_IMAGE
+ARG SEED
+RUN echo \$SEED > /seed && head -c 300000000 /dev/urandom > /big
+COPY small.txt /small.txt
+DOCKERFILE
+	"$buildx" rm bench-remote >/dev/null 2>&1 || true
+	"$buildx" create --name bench-remote --driver remote "$XBUILD_TEST_BUILDKIT" >/dev/null
+	bin/xbuild rm bench-remote >/dev/null 2>&1 || true
+	bin/xbuild create --name bench-remote --driver remote "$XBUILD_TEST_BUILDKIT" >/dev/null
+	local seed=$RANDOM$RANDOM
+	local xargs=(build --builder bench-remote --platform linux/amd64 --provenance=false --load --build-arg "SEED=x$seed" -t bench-load:xbuild "$ctx")
+	local bargs=(build --builder bench-remote --platform linux/amd64 --provenance=false --load --build-arg "SEED=b$seed" -t bench-load:buildx "$ctx")
+	echo "load: first (cold) loads, 300 MB each" >&2
+	date +%s%N >"$ctx/small.txt"
+	local cx cb
+	cx=$(timeit bin/xbuild "${xargs[@]}")
+	cb=$(timeit "$buildx" "${bargs[@]}")
+	local xs=() bs=()
+	for i in $(seq "$runs"); do
+		date +%s%N >"$ctx/small.txt"
+		xs+=("$(timeit bin/xbuild "${xargs[@]}")")
+		date +%s%N >"$ctx/small.txt"
+		bs+=("$(timeit "$buildx" "${bargs[@]}")")
+		echo "load run $i: xbuild ${xs[-1]}s buildx ${bs[-1]}s" >&2
+	done
+	local mx mb
+	mx=$(printf '%s\n' "${xs[@]}" | median)
+	mb=$(printf '%s\n' "${bs[@]}" | median)
+	printf 'load, cold (remote driver, 300 MB, first load): xbuild %ss, buildx %ss, ratio %s (goal <= 1.05)\n' "$cx" "$cb" "$(ratio "$cx" "$cb")"
+	printf 'load, one small file changed (remote driver, 300 MB, %d runs): xbuild %ss, buildx %ss, ratio %s (goal <= 0.15)\n' \
+		"$runs" "$mx" "$mb" "$(ratio "$mx" "$mb")"
+	docker image rm bench-load:xbuild bench-load:buildx >/dev/null 2>&1 || true
+}
+
+for c in "${cases[@]}"; do
+	"bench_$c"
 done
-mx=$(printf '%s\n' "${xs[@]}" | median)
-mb=$(printf '%s\n' "${bs[@]}" | median)
-printf 'two-platform build, warm cache, --load into the containerd store (%d runs each)\n' "$runs"
-printf 'xbuild median %ss\nbuildx median %ss\nratio xbuild/buildx %.3f (goal <= 1.0)\n' "$mx" "$mb" "$(awk -v a="$mx" -v b="$mb" 'BEGIN { print a / b }')"
