@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 
@@ -152,7 +153,6 @@ func (o *buildOptions) request(env *Env, contextArg string, changed func(string)
 		NoCache:      o.noCache,
 		Pull:         o.pull,
 		Network:      o.network,
-		ExtraHosts:   o.addHosts,
 		MetadataFile: o.metadataFile,
 		IIDFile:      o.iidFile,
 	}
@@ -200,10 +200,8 @@ func (o *buildOptions) request(env *Env, contextArg string, changed func(string)
 	if err := validateNetwork(o.network); err != nil {
 		return nil, err
 	}
-	for _, h := range o.addHosts {
-		if name, ip, ok := strings.Cut(h, ":"); !ok || name == "" || ip == "" {
-			return nil, fmt.Errorf("invalid --add-host %q: want host:ip", h)
-		}
+	if req.ExtraHosts, err = parseHosts(o.addHosts); err != nil {
+		return nil, err
 	}
 	req.NoDefaultAttestations = envBool(env, "XBUILD_NO_DEFAULT_ATTESTATIONS", "BUILDX_NO_DEFAULT_ATTESTATIONS")
 	req.NoDefaultLoad = envBool(env, "XBUILD_NO_DEFAULT_LOAD", "BUILDX_NO_DEFAULT_LOAD")
@@ -300,6 +298,24 @@ func parseKeyValues(flag string, in []string, getenv func(string) string) (map[s
 			}
 		}
 		out[k] = v
+	}
+	return out, nil
+}
+
+// parseHosts reads --add-host "host:ip" (or "host=ip"; the IP may be
+// IPv6) into the frontend's "host=ip" form.
+func parseHosts(in []string) ([]string, error) {
+	var out []string
+	for _, h := range in {
+		sep := strings.IndexAny(h, ":=")
+		if sep <= 0 || sep == len(h)-1 {
+			return nil, fmt.Errorf("invalid --add-host %q: want host:ip", h)
+		}
+		ip := h[sep+1:]
+		if net.ParseIP(ip) == nil && ip != "host-gateway" {
+			return nil, fmt.Errorf("invalid --add-host %q: %q is not an IP address", h, ip)
+		}
+		out = append(out, h[:sep]+"="+ip)
 	}
 	return out, nil
 }
