@@ -99,7 +99,7 @@ func TestStdin(t *testing.T) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for name, data := range map[string]string{
-		"Dockerfile": "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nCOPY sub/file.txt /from-tar\n",
+		"Dockerfile":   "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nCOPY sub/file.txt /from-tar\n",
 		"sub/file.txt": "inside the tar\n",
 	} {
 		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
