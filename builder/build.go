@@ -34,37 +34,17 @@ type Result struct {
 	ImageID string
 }
 
-// Build runs req on the first node of inst: boot -> plan -> prepare ->
-// solve -> finalize.
+// Build runs one request on the first node of inst.
 func Build(ctx context.Context, inst *Instance, req *Request, opts BuildOptions) (*Result, error) {
-	node := inst.Nodes[0]
-	info, err := boot(ctx, inst, node)
+	res, err := BuildAll(ctx, inst, []*Job{{Name: "default", Req: req}}, opts)
 	if err != nil {
+		var te *TargetError
+		if errors.As(err, &te) {
+			return nil, te.Err
+		}
 		return nil, err
 	}
-	p, err := plan(req, info.Capabilities)
-	if err != nil {
-		return nil, err
-	}
-	in, err := prepareInputs(req)
-	if err != nil {
-		return nil, err
-	}
-	defer in.cleanup()
-	ex, err := exporter.Prepare(ctx, p.Outputs, p.Destination, exporter.PrepareOptions{Tags: req.Tags, Stdout: opts.Stdout})
-	if err != nil {
-		return nil, err
-	}
-	so, err := solveOpt(req, p, in, ex)
-	if err != nil {
-		_ = ex.Finish(ctx, nil, err, nil)
-		return nil, err
-	}
-	resp, err := solve(ctx, inst, node, so, ex, opts)
-	if err != nil {
-		return nil, err
-	}
-	return finalize(inst, node, so, resp, req, p)
+	return res["default"], nil
 }
 
 // boot makes the node ready and reads its capabilities.
@@ -79,16 +59,13 @@ func boot(ctx context.Context, inst *Instance, node Node) (driver.Info, error) {
 	return info, nil
 }
 
-// solve runs the solve and finishes the exports under one progress
-// display. The display's description names the builder the way buildx
-// users know.
-func solve(ctx context.Context, inst *Instance, node Node, so *bkclient.SolveOpt, ex *exporter.Export, opts BuildOptions) (*bkclient.SolveResponse, error) {
-	c, err := node.Driver.Client(ctx)
-	if err != nil {
-		_ = ex.Finish(ctx, nil, err, nil)
-		return nil, err
-	}
-	defer c.Close()
+// display is one progress display shared by every solve of a command.
+type display struct {
+	ch   chan *bkclient.SolveStatus
+	done chan struct{}
+}
+
+func startDisplay(ctx context.Context, inst *Instance, opts BuildOptions) (*display, error) {
 	out := opts.Progress
 	if out == nil {
 		out = os.Stderr
@@ -97,28 +74,35 @@ func solve(ctx context.Context, inst *Instance, node Node, so *bkclient.SolveOpt
 		fmt.Sprintf("building with %q instance using %s driver", inst.Name, inst.Driver),
 		fmt.Sprintf("%s:%s", inst.Driver, inst.Name)))
 	if err != nil {
-		_ = ex.Finish(ctx, nil, err, nil)
 		return nil, err
 	}
-	displayCh := make(chan *bkclient.SolveStatus)
-	displayDone := make(chan struct{})
+	d := &display{ch: make(chan *bkclient.SolveStatus), done: make(chan struct{})}
 	go func() {
-		defer close(displayDone)
-		// The display must drain its channel to the end, even after a
-		// cancel, or the solve blocks.
-		_, _ = disp.UpdateFrom(context.WithoutCancel(ctx), displayCh)
+		defer close(d.done)
+		// The display drains its channel to the end, even after a cancel,
+		// or the solves would block on it.
+		_, _ = disp.UpdateFrom(context.WithoutCancel(ctx), d.ch)
 	}()
-	pr := progress{ch: displayCh}
-	for _, n := range ex.Notes {
-		pr.note(n)
-	}
+	return d, nil
+}
 
+func (d *display) progress() progress { return progress{ch: d.ch} }
+
+// close ends the display and waits until it has printed everything.
+func (d *display) close() {
+	close(d.ch)
+	<-d.done
+}
+
+// solveOne runs one solve, its statuses forwarded to the shared display,
+// then finishes its exports.
+func solveOne(ctx context.Context, c *bkclient.Client, so *bkclient.SolveOpt, ex *exporter.Export, d *display) (*bkclient.SolveResponse, error) {
 	solveCh := make(chan *bkclient.SolveStatus)
 	forwarded := make(chan struct{})
 	go func() {
 		defer close(forwarded)
 		for s := range solveCh {
-			displayCh <- s
+			d.ch <- s
 		}
 	}()
 	resp, solveErr := c.Solve(ctx, nil, *so, solveCh)
@@ -127,9 +111,7 @@ func solve(ctx context.Context, inst *Instance, node Node, so *bkclient.SolveOpt
 	if resp != nil {
 		exporterResp = resp.ExporterResponse
 	}
-	finishErr := ex.Finish(ctx, exporterResp, solveErr, pr)
-	close(displayCh)
-	<-displayDone
+	finishErr := ex.Finish(ctx, exporterResp, solveErr, d.progress())
 	switch {
 	case solveErr != nil && ctx.Err() != nil:
 		return nil, context.Cause(ctx)
@@ -141,7 +123,7 @@ func solve(ctx context.Context, inst *Instance, node Node, so *bkclient.SolveOpt
 	return resp, nil
 }
 
-// finalize records what the build produced.
+// finalize records what a build produced.
 func finalize(inst *Instance, node Node, so *bkclient.SolveOpt, resp *bkclient.SolveResponse, req *Request, p *Plan) (*Result, error) {
 	md := exporter.Metadata(resp.ExporterResponse, p.Destination.Store)
 	md[exporter.KeyBuildRef] = fmt.Sprintf("%s/%s/%s", inst.Name, node.Name, so.Ref)
