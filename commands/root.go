@@ -64,6 +64,7 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 	root.PersistentFlags().StringVar(&builderName, "builder", "", "Builder instance to use (default: $XBUILD_BUILDER, the builder chosen with \"use\", or the current Docker context)")
 	root.AddCommand(
 		newBuildCommand(env, &builderName),
+		newBakeCommand(env, &builderName),
 		newCreateCommand(env),
 		newUseCommand(env),
 		newLsCommand(env),

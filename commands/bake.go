@@ -1,0 +1,249 @@
+package commands
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	bxbake "github.com/docker/buildx/bake"
+	"github.com/docker/buildx/bake/hclparser"
+	"github.com/moby/buildkit/util/progress/progressui"
+	"github.com/spf13/cobra"
+
+	"github.com/xbuild/xbuild/builder"
+	"github.com/xbuild/xbuild/builder/bake"
+	"github.com/xbuild/xbuild/exporter"
+)
+
+type bakeOptions struct {
+	files        []string
+	overrides    []string
+	vars         []string
+	load         bool
+	push         bool
+	print        bool
+	list         string
+	metadataFile string
+	provenance   string
+	sbom         string
+	progress     string
+	noCache      bool
+	pull         bool
+}
+
+func newBakeCommand(env *Env, builderName *string) *cobra.Command {
+	var o bakeOptions
+	cmd := &cobra.Command{
+		Use:   "bake [OPTIONS] [TARGET...]",
+		Short: "Build from a file",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBake(cmd.Context(), env, *builderName, args, &o, cmd.Flags().Changed)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.files, "file", "f", nil, "Build definition file")
+	f.StringArrayVar(&o.overrides, "set", nil, `Override target value (e.g., "targetpattern.key=value")`)
+	f.StringArrayVar(&o.vars, "var", nil, `Set a variable value (e.g., "name=value")`)
+	f.BoolVar(&o.load, "load", false, `Shorthand for "--set=*.output=type=docker"`)
+	f.BoolVar(&o.push, "push", false, `Shorthand for "--set=*.output=type=registry"`)
+	f.BoolVar(&o.print, "print", false, "Print the resolved definition as JSON without building")
+	f.StringVar(&o.list, "list", "", `List targets or variables ("targets", "variables", with ",format=json")`)
+	f.StringVar(&o.metadataFile, "metadata-file", "", "Write build result metadata to a file")
+	f.StringVar(&o.provenance, "provenance", "", `Shorthand for "--set=*.attest=type=provenance"`)
+	f.StringVar(&o.sbom, "sbom", "", `Shorthand for "--set=*.attest=type=sbom"`)
+	f.StringVar(&o.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet", "rawjson")`)
+	f.BoolVar(&o.noCache, "no-cache", false, "Do not use cache when building the image")
+	f.BoolVar(&o.pull, "pull", false, "Always attempt to pull all referenced images")
+	return cmd
+}
+
+// overrideList turns the shorthand flags into --set values, the way buildx
+// does, so the bake package applies them with its own precedence.
+func (o *bakeOptions) overrideList(changed func(string) bool) ([]string, error) {
+	out := slices.Clone(o.overrides)
+	if o.push {
+		out = append(out, "*.push=true")
+	}
+	if o.load {
+		out = append(out, "*.load=true")
+	}
+	if changed("no-cache") {
+		out = append(out, fmt.Sprintf("*.no-cache=%t", o.noCache))
+	}
+	if changed("pull") {
+		out = append(out, fmt.Sprintf("*.pull=%t", o.pull))
+	}
+	for typ, v := range map[string]string{"provenance": o.provenance, "sbom": o.sbom} {
+		if !changed(typ) {
+			continue
+		}
+		a, err := parseAttestParams(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --%s %q: %w", typ, v, err)
+		}
+		s := "*.attest=type=" + typ
+		if a.Off {
+			s += ",disabled=true"
+		} else if a.Params != "" {
+			s += "," + a.Params
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func runBake(ctx context.Context, env *Env, builderName string, targets []string, o *bakeOptions, changed func(string) bool) error {
+	overrides, err := o.overrideList(changed)
+	if err != nil {
+		return err
+	}
+	vars, err := parseKeyValues("--var", o.vars, nil)
+	if err != nil {
+		return err
+	}
+	lo := bake.LoadOptions{Files: o.files, Stdin: env.Stdin, Targets: targets, Overrides: overrides, Vars: vars}
+	if o.list != "" {
+		return runBakeList(env.Stdout, o.list, lo)
+	}
+	mode, err := progressMode(env, o.progress, false)
+	if err != nil {
+		return err
+	}
+	def, err := bake.Load(ctx, lo)
+	if err != nil {
+		return err
+	}
+	if o.print {
+		dt, err := json.MarshalIndent(def, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(env.Stdout, string(dt))
+		return err
+	}
+	jobs, err := def.Jobs(env.Getenv)
+	if err != nil {
+		return err
+	}
+	r, err := env.resolver()
+	if err != nil {
+		return err
+	}
+	inst, err := r.Resolve(ctx, builderName)
+	if err != nil {
+		return err
+	}
+	results, err := builder.BuildAll(ctx, inst, jobs, builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout})
+	var rejected *builder.RejectedError
+	if errors.As(err, &rejected) && mode != progressui.RawJSONMode {
+		fmt.Fprintln(env.Stderr, "[+] Building 0.0s (0/0)")
+	}
+	if err != nil {
+		return err
+	}
+	if o.metadataFile != "" {
+		md := map[string]any{}
+		for name, res := range results {
+			md[name] = res.Metadata
+		}
+		if err := exporter.WriteJSON(o.metadataFile, md); err != nil {
+			return fmt.Errorf("writing metadata file: %w", err)
+		}
+	}
+	return nil
+}
+
+func runBakeList(w io.Writer, spec string, lo bake.LoadOptions) error {
+	fields, err := exporter.CSVFields(spec)
+	if err != nil {
+		return fmt.Errorf("invalid --list %q: %w", spec, err)
+	}
+	what, format := "", "table"
+	for _, f := range fields {
+		k, v, ok := strings.Cut(f, "=")
+		switch {
+		case !ok && what == "":
+			what = f
+		case k == "type":
+			what = v
+		case k == "format" && (v == "table" || v == "json"):
+			format = v
+		default:
+			return fmt.Errorf("invalid --list %q: want targets or variables, with format=table|json", spec)
+		}
+	}
+	cfg, vars, err := bake.Parse(lo)
+	if err != nil {
+		return err
+	}
+	switch what {
+	case "targets":
+		return printTargets(w, format, cfg)
+	case "variables":
+		return printVariables(w, format, vars)
+	}
+	return fmt.Errorf("invalid --list %q: want targets or variables", spec)
+}
+
+type listEntry struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Group       bool   `json:"group,omitempty"`
+}
+
+func printTargets(w io.Writer, format string, cfg *bxbake.Config) error {
+	var list []listEntry
+	for _, t := range cfg.Targets {
+		list = append(list, listEntry{Name: t.Name, Description: t.Description})
+	}
+	for _, g := range cfg.Groups {
+		d := g.Description
+		if len(g.Targets) > 0 {
+			names := slices.Sorted(slices.Values(g.Targets))
+			if d != "" {
+				d += " (" + strings.Join(names, ", ") + ")"
+			} else {
+				d = strings.Join(names, ", ")
+			}
+		}
+		list = append(list, listEntry{Name: g.Name, Description: d, Group: true})
+	}
+	list = slices.DeleteFunc(list, func(e listEntry) bool { return strings.HasPrefix(e.Name, "_") })
+	slices.SortFunc(list, func(a, b listEntry) int { return cmp.Compare(a.Name, b.Name) })
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	tw := tabwriter.NewWriter(w, 1, 8, 1, '\t', 0)
+	fmt.Fprintln(tw, "TARGET\tDESCRIPTION")
+	for _, e := range list {
+		fmt.Fprintf(tw, "%s\t%s\n", e.Name, e.Description)
+	}
+	return tw.Flush()
+}
+
+func printVariables(w io.Writer, format string, vars []*hclparser.Variable) error {
+	slices.SortFunc(vars, func(a, b *hclparser.Variable) int { return cmp.Compare(a.Name, b.Name) })
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(vars)
+	}
+	tw := tabwriter.NewWriter(w, 1, 8, 1, '\t', 0)
+	fmt.Fprintln(tw, "VARIABLE\tTYPE\tVALUE\tDESCRIPTION")
+	for _, v := range vars {
+		value := "<null>"
+		if v.Value != nil {
+			value = *v.Value
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Name, v.Type, value, v.Description)
+	}
+	return tw.Flush()
+}

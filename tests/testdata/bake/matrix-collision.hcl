@@ -1,0 +1,4 @@
+target "m" {
+  name   = "same"
+  matrix = { v = ["one", "two"] }
+}

@@ -1,0 +1,4 @@
+target "app" {
+  context = "."
+  args = { A = "b"
+}
