@@ -2,7 +2,7 @@
 # Benchmarks, not tests: xbuild against buildx on the same daemons, measured
 # in the same run, alternating. Prints medians and the ratio xbuild/buildx.
 #
-#   hack/bench.sh [build] [load]   (default: both)
+#   hack/bench.sh [build] [load] [bake]   (default: all)
 #
 # build: the two-platform build of examples/hello with provenance, loaded
 #        into the containerd-store engine by its own BuildKit (docker
@@ -11,11 +11,13 @@
 #        --load into the containerd-store engine. xbuild loads incrementally,
 #        buildx sends the whole archive. Goals: warm ratio <= 0.15, first
 #        (cold) load ratio <= 1.05.
+# bake:  a group of 8 two-platform targets, warm cache, docker driver,
+#        --load into the containerd-store engine. Goal: ratio <= 1.0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${BENCH_RUNS:-5}
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(build load)
+[ ${#cases[@]} -gt 0 ] || cases=(build load bake)
 
 hack/tools/build.sh buildx >&2
 eval "$(hack/env print)"
@@ -23,12 +25,13 @@ export DOCKER_HOST=$XBUILD_TEST_DOCKER_CONTAINERD
 export XBUILD_CONFIG=$PWD/bin/bench/xbuild-config BUILDX_CONFIG=$PWD/bin/bench/buildx-config
 export BUILDKIT_PROGRESS=quiet
 mkdir -p bin/bench
+log=$PWD/bin/bench/last.log
 buildx=hack/tools/bin/buildx
 
 timeit() { # command... -> seconds on stdout
 	local t0 t1
 	t0=$(date +%s.%N)
-	"$@" >/dev/null 2>bin/bench/last.log || { cat bin/bench/last.log >&2; return 1; }
+	"$@" >/dev/null 2>"$log" || { cat "$log" >&2; return 1; }
 	t1=$(date +%s.%N)
 	awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f\n", a - b }'
 }
@@ -89,6 +92,34 @@ DOCKERFILE
 	printf 'load, one small file changed (remote driver, 300 MB, %d runs): xbuild %ss, buildx %ss, ratio %s (goal <= 0.15)\n' \
 		"$runs" "$mx" "$mb" "$(ratio "$mx" "$mb")"
 	docker image rm bench-load:xbuild bench-load:buildx >/dev/null 2>&1 || true
+}
+
+bench_bake() {
+	local dir=bin/bench/bake
+	rm -rf "$dir" && mkdir -p "$dir" && cp examples/hello/* "$dir/"
+	cat >"$dir/docker-bake.hcl" <<HCL
+group "default" { targets = ["t"] }
+target "t" {
+  name = "t\${i}"
+  matrix = { i = ["1", "2", "3", "4", "5", "6", "7", "8"] }
+  args = { BASE = "$XBUILD_TEST_BASE_IMAGE", N = i }
+  platforms = ["linux/amd64", "linux/arm64"]
+  tags = ["bench-bake/t\${i}:latest"]
+}
+HCL
+	echo "bake: warming the cache" >&2
+	(cd "$dir" && timeit ../../xbuild bake --load >/dev/null && timeit "../../../hack/tools/bin/buildx" bake --load >/dev/null)
+	local xs=() bs=()
+	for i in $(seq "$runs"); do
+		xs+=("$(cd "$dir" && timeit ../../xbuild bake --load)")
+		bs+=("$(cd "$dir" && timeit ../../../hack/tools/bin/buildx bake --load)")
+		echo "bake run $i: xbuild ${xs[-1]}s buildx ${bs[-1]}s" >&2
+	done
+	local mx mb
+	mx=$(printf '%s\n' "${xs[@]}" | median)
+	mb=$(printf '%s\n' "${bs[@]}" | median)
+	printf 'bake (8 targets x 2 platforms, warm cache, docker driver, --load into containerd store, %d runs): xbuild %ss, buildx %ss, ratio %s (goal <= 1.0)\n' \
+		"$runs" "$mx" "$mb" "$(ratio "$mx" "$mb")"
 }
 
 for c in "${cases[@]}"; do
