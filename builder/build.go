@@ -97,6 +97,9 @@ func (d *display) close() {
 // solveOne runs one solve, its statuses forwarded to the shared display,
 // then finishes its exports.
 func solveOne(ctx context.Context, c *bkclient.Client, so *bkclient.SolveOpt, ex *exporter.Export, d *display) (*bkclient.SolveResponse, error) {
+	for _, n := range ex.Notes {
+		d.progress().note(n)
+	}
 	solveCh := make(chan *bkclient.SolveStatus)
 	forwarded := make(chan struct{})
 	go func() {

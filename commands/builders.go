@@ -16,6 +16,7 @@ import (
 	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/builder/store"
 	"github.com/xbuild/xbuild/driver"
+	"github.com/xbuild/xbuild/exporter"
 )
 
 type createOptions struct {
@@ -71,7 +72,7 @@ func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions)
 	if drv == "remote" && endpoint == "" {
 		endpoint = env.Getenv("BUILDKIT_HOST")
 	}
-	opts, err := parseKeyValues("--driver-opt", o.driverOpts, nil)
+	opts, err := parseDriverOpts(o.driverOpts)
 	if err != nil {
 		return err
 	}
@@ -290,4 +291,18 @@ func formatPlatforms(ps []ocispecs.Platform) []string {
 		out[i] = platforms.Format(p)
 	}
 	return out
+}
+
+// parseDriverOpts reads --driver-opt values, each a comma-separated list of
+// key=value, as buildx takes them.
+func parseDriverOpts(in []string) (map[string]string, error) {
+	var kvs []string
+	for _, v := range in {
+		fields, err := exporter.CSVFields(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --driver-opt %q: %w", v, err)
+		}
+		kvs = append(kvs, fields...)
+	}
+	return parseKeyValues("--driver-opt", kvs, nil)
 }

@@ -173,3 +173,64 @@ func TestPluginMetadataAndVersion(t *testing.T) {
 		t.Errorf("plugin-mode version printed %q", r.Stdout)
 	}
 }
+
+// A remote builder over TCP with mutual TLS; without the client
+// certificate the daemon refuses, and the builder is not created.
+func TestRemoteTLS(t *testing.T) {
+	t.Parallel()
+	cfg := t.TempDir()
+	dir := os.Getenv("XBUILD_TEST_BUILDKIT_TLS_DIR")
+	addr := os.Getenv("XBUILD_TEST_BUILDKIT_TLS")
+	opt := "cacert=" + filepath.Join(dir, "ca.pem") + ",cert=" + filepath.Join(dir, "client-cert.pem") + ",key=" + filepath.Join(dir, "client-key.pem")
+	mustXB(t, cfg, []string{"create", "--name", "tls", "--driver", "remote", "--driver-opt", opt, "--bootstrap", "--use", addr})
+	r := mustXB(t, cfg, []string{"inspect"})
+	if !strings.Contains(squeeze(r.Stdout), "Status: running") {
+		t.Errorf("inspect over TLS:\n%s", r.Stdout)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	mustXB(t, cfg, []string{"build", "--platform", "linux/arm64", "-o", out, "--build-arg", baseArg(), helloContext(t)})
+	if got, _ := os.ReadFile(filepath.Join(out, "built-for")); !strings.Contains(string(got), "linux/arm64") {
+		t.Errorf("build over TLS wrote %q", got)
+	}
+	r = xb(t, cfg, []string{"create", "--name", "notls", "--driver", "remote", "--driver-opt", "cacert=" + filepath.Join(dir, "ca.pem"), "--bootstrap", addr})
+	if r.Code != 1 || !strings.Contains(r.Stderr, "reaching buildkitd at "+addr) {
+		t.Errorf("TLS without a client certificate: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(cfg, "builders", "notls.json")); err == nil {
+		t.Errorf("a builder that failed to boot was saved")
+	}
+}
+
+// The binary works as a Docker CLI plugin under the real docker CLI.
+func TestDockerCLIPlugin(t *testing.T) {
+	t.Parallel()
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Fatalf("the docker CLI is needed for this test: %v", err)
+	}
+	cfg := t.TempDir()
+	plugins := filepath.Join(cfg, "docker", "cli-plugins")
+	if err := os.MkdirAll(plugins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(xbuildBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(plugins, "docker-xbuild"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(docker, "xbuild", "version")
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(cfg, "docker"), "XBUILD_CONFIG="+cfg)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "xbuild ") {
+		t.Errorf("docker xbuild version = %q, %v", out, err)
+	}
+	cmd = exec.Command(docker, "xbuild", "ls")
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(cfg, "docker"), "XBUILD_CONFIG="+cfg,
+		"DOCKER_HOST="+os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"))
+	out, err = cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "containerd") {
+		t.Errorf("docker xbuild ls = %q, %v", out, err)
+	}
+}

@@ -3,11 +3,14 @@ package tests
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
@@ -76,10 +79,7 @@ func TestIncrementalLoad(t *testing.T) {
 // engine fronts: every platform complete, named, the host's unpacked.
 func TestLoadIntoContainerd(t *testing.T) {
 	t.Parallel()
-	sock := strings.TrimPrefix(os.Getenv("XBUILD_TEST_CONTAINERD_CONTAINERD"), "unix://")
-	if sock == "" {
-		t.Fatal("XBUILD_TEST_CONTAINERD_CONTAINERD is not set: the env is too old, run hack/env up")
-	}
+	sock := strings.TrimPrefix(os.Getenv("XBUILD_TEST_CONTAINERD"), "unix://")
 	ns := "xbuild-test-" + strconv.FormatInt(int64(os.Getpid()), 10)
 	cfg := t.TempDir()
 	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
@@ -133,5 +133,61 @@ func cleanNamespace(ctx context.Context, c *client.Client) {
 	}
 	if ns, ok := namespaces.Namespace(ctx); ok {
 		_ = c.NamespaceService().Delete(ctx, ns)
+	}
+}
+
+// Ctrl-C in the middle of a direct load leaves the previous image under
+// its name, complete and runnable.
+func TestInterruptedLoadKeepsPreviousImage(t *testing.T) {
+	t.Parallel()
+	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	cfg := t.TempDir()
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	dir := t.TempDir()
+	df := "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nARG SEED\nRUN echo $SEED > /seed && head -c 150000000 /dev/urandom > /big\nCMD [\"cat\", \"/seed\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tag := uniqueTag(t, "interrupted")
+	args := func(seed string) []string {
+		return []string{"build", "--builder", "r", "--platform", "linux/amd64", "--provenance=false", "--load", "-t", tag,
+			"--build-arg", "SEED=" + seed, "--progress=plain", dir}
+	}
+	mustXB(t, cfg, args("first"), withDockerHost(host))
+	api := engine(t, host)
+	before, err := api.ImageInspect(t.Context(), tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(xbuildBin, args("second")...)
+	cmd.Env = append(os.Environ(), "XBUILD_CONFIG="+cfg, "DOCKER_HOST="+host)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(stderr.String(), "exporting layers") {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the export never started:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("exit code after SIGINT during the load = %d, want 130\n%s", code, stderr.String())
+	}
+	after, err := api.ImageInspect(t.Context(), tag)
+	if err != nil {
+		t.Fatalf("%s is gone after an interrupted load: %v", tag, err)
+	}
+	if after.ID != before.ID {
+		t.Errorf("%s now points at %s, want the previous %s", tag, after.ID, before.ID)
+	}
+	if got := runImage(t, api, tag, "linux/amd64"); !strings.Contains(got, "first") {
+		t.Errorf("the previous image printed %q after an interrupted load", got)
 	}
 }
