@@ -91,6 +91,15 @@ func plan(req *Request, caps driver.Capabilities) (*Plan, error) {
 			Platforms:     req.Platforms,
 		},
 	}
+	if a := req.LoadContainerd; a.Address != "" {
+		if a.Snapshotter == "" {
+			a.Snapshotter = p.Destination.Containerd.Snapshotter
+		}
+		if a.Namespace == "" {
+			a.Namespace = p.Destination.Containerd.Namespace
+		}
+		p.Destination.Containerd = a
+	}
 	if req.NoDirectLoad {
 		p.Destination.Containerd = imagestore.Location{}
 	}

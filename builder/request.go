@@ -9,6 +9,7 @@ import (
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xbuild/xbuild/exporter"
+	"github.com/xbuild/xbuild/imagestore"
 )
 
 // Request is one validated build. Commands fill it from flags; nothing
@@ -43,6 +44,10 @@ type Request struct {
 
 	MetadataFile string
 	IIDFile      string
+	// LoadContainerd, when its address is set, replaces where the engine
+	// said its containerd is (an engine whose socket path differs on this
+	// host, or a namespace of one's own).
+	LoadContainerd imagestore.Location
 	// NoDirectLoad makes --load go through the engine's image load
 	// endpoint even when the engine's containerd is reachable.
 	NoDirectLoad bool

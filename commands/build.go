@@ -206,6 +206,11 @@ func (o *buildOptions) request(env *Env, contextArg string, changed func(string)
 	req.NoDefaultAttestations = envBool(env, "XBUILD_NO_DEFAULT_ATTESTATIONS", "BUILDX_NO_DEFAULT_ATTESTATIONS")
 	req.NoDefaultLoad = envBool(env, "XBUILD_NO_DEFAULT_LOAD", "BUILDX_NO_DEFAULT_LOAD")
 	req.NoDirectLoad = env.Getenv("XBUILD_DIRECT_LOAD") != "" && !envBool(env, "XBUILD_DIRECT_LOAD")
+	if v := env.Getenv("XBUILD_LOAD_CONTAINERD"); v != "" {
+		if req.LoadContainerd, err = exporter.ParseContainerdAddress(v); err != nil {
+			return nil, fmt.Errorf("invalid XBUILD_LOAD_CONTAINERD %q: %w", v, err)
+		}
+	}
 	return req, nil
 }
 

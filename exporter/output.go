@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/xbuild/xbuild/imagestore"
 )
 
 // Output types users may ask for.
@@ -148,19 +150,14 @@ func (o Output) HoldsIndex() bool {
 // optional ?namespace=NS (and &snapshotter=NAME) for a plain containerd.
 // It returns nil for --load=false.
 func ParseLoad(v string) (*Output, error) {
-	if rest, ok := strings.CutPrefix(v, "containerd://"); ok {
-		path, query, _ := strings.Cut(rest, "?")
-		o := Output{Type: TypeContainerd, Attrs: map[string]string{"address": path}}
-		for _, kv := range strings.Split(query, "&") {
-			if kv == "" {
-				continue
-			}
-			k, val, _ := strings.Cut(kv, "=")
-			if k != "namespace" && k != "snapshotter" {
-				return nil, fmt.Errorf("invalid --load %q: unknown parameter %q (use namespace= or snapshotter=)", v, k)
-			}
-			o.Attrs[k] = val
+	if strings.HasPrefix(v, "containerd://") {
+		loc, err := ParseContainerdAddress(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --load %q: %w", v, err)
 		}
+		o := Output{Type: TypeContainerd, Attrs: map[string]string{
+			"address": loc.Address, "namespace": loc.Namespace, "snapshotter": loc.Snapshotter,
+		}}
 		if err := o.validate(); err != nil {
 			return nil, fmt.Errorf("invalid --load %q: %w", v, err)
 		}
@@ -174,6 +171,35 @@ func ParseLoad(v string) (*Output, error) {
 		return nil, nil
 	}
 	return &Output{Type: TypeDocker, Attrs: map[string]string{}}, nil
+}
+
+// ParseContainerdAddress reads containerd://SOCKET[?namespace=NS][&snapshotter=NAME].
+// Parameters not given stay empty.
+func ParseContainerdAddress(v string) (imagestore.Location, error) {
+	rest, ok := strings.CutPrefix(v, "containerd://")
+	if !ok {
+		return imagestore.Location{}, fmt.Errorf("want containerd://SOCKET[?namespace=NS]")
+	}
+	path, query, _ := strings.Cut(rest, "?")
+	if path == "" {
+		return imagestore.Location{}, fmt.Errorf("no socket path")
+	}
+	loc := imagestore.Location{Address: path}
+	for _, kv := range strings.Split(query, "&") {
+		if kv == "" {
+			continue
+		}
+		k, val, _ := strings.Cut(kv, "=")
+		switch k {
+		case "namespace":
+			loc.Namespace = val
+		case "snapshotter":
+			loc.Snapshotter = val
+		default:
+			return imagestore.Location{}, fmt.Errorf("unknown parameter %q (use namespace= or snapshotter=)", k)
+		}
+	}
+	return loc, nil
 }
 
 func csvFields(s string) ([]string, error) {

@@ -68,7 +68,7 @@ func TestSinglePlatformLoadIntoClassicStore(t *testing.T) {
 // Two platforms with default provenance land as one index in the
 // containerd store, on the docker driver (native export) and on the remote
 // driver (OCI archive through the engine's load endpoint).
-func TestMultiPlatformLoadIntoContainerd(t *testing.T) {
+func TestMultiPlatformLoadIntoContainerdStore(t *testing.T) {
 	t.Parallel()
 	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
 	for _, tc := range []struct {
@@ -77,6 +77,8 @@ func TestMultiPlatformLoadIntoContainerd(t *testing.T) {
 		{name: "docker", driver: "docker"},
 		{name: "remote direct", driver: "remote", progress: "blobs already present"},
 		{name: "remote engine api", driver: "remote", env: "XBUILD_DIRECT_LOAD=0", progress: "loading through the engine's image load endpoint, not incrementally"},
+		{name: "remote configured containerd", driver: "remote", env: "XBUILD_LOAD_CONTAINERD=containerd://" + strings.TrimPrefix(os.Getenv("XBUILD_TEST_CONTAINERD_CONTAINERD"), "unix://") + "?namespace=moby", progress: "blobs already present"},
+		{name: "remote configured socket missing", driver: "remote", env: "XBUILD_LOAD_CONTAINERD=containerd:///no/such.sock", progress: "the containerd socket /no/such.sock is not on this host"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -234,3 +234,31 @@ func TestDockerCLIPlugin(t *testing.T) {
 		t.Errorf("docker xbuild ls = %q, %v", out, err)
 	}
 }
+
+// -q prints only the image ID on stdout; rawjson prints one SolveStatus per
+// line on stderr.
+func TestQuietAndRawJSON(t *testing.T) {
+	t.Parallel()
+	host := withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"))
+	tag := uniqueTag(t, "quiet")
+	r := mustXB(t, t.TempDir(), []string{"build", "-q", "-t", tag, "--build-arg", baseArg(), helloContext(t)}, host)
+	id := strings.TrimSpace(r.Stdout)
+	if !strings.HasPrefix(id, "sha256:") || strings.Contains(id, "\n") || r.Stderr != "" {
+		t.Errorf("-q: stdout %q, stderr %q; want only an image ID on stdout", r.Stdout, r.Stderr)
+	}
+	img, err := engine(t, os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")).ImageInspect(t.Context(), tag)
+	if err != nil || img.ID != id {
+		t.Errorf("-q printed %s, the engine has %s (%v)", id, img.ID, err)
+	}
+	r = mustXB(t, t.TempDir(), []string{"build", "--progress=rawjson", "--build-arg", baseArg(), "-o", t.TempDir(), helloContext(t)}, host)
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+	for _, l := range lines {
+		var st struct{ Vertexes []json.RawMessage }
+		if err := json.Unmarshal([]byte(l), &st); err != nil {
+			t.Fatalf("rawjson line is not JSON: %q", l)
+		}
+	}
+	if len(lines) < 3 {
+		t.Errorf("rawjson printed %d lines", len(lines))
+	}
+}
