@@ -34,19 +34,6 @@ type Result struct {
 	ImageID string
 }
 
-// Build runs one request on the first node of inst.
-func Build(ctx context.Context, inst *Instance, req *Request, opts BuildOptions) (*Result, error) {
-	res, err := BuildAll(ctx, inst, []*Job{{Name: "default", Req: req}}, opts)
-	if err != nil {
-		var te *TargetError
-		if errors.As(err, &te) {
-			return nil, te.Err
-		}
-		return nil, err
-	}
-	return res["default"], nil
-}
-
 // boot makes the node ready and reads its capabilities.
 func boot(ctx context.Context, inst *Instance, node Node) (driver.Info, error) {
 	if err := node.Driver.Bootstrap(ctx); err != nil {

@@ -1,7 +1,10 @@
 package builder
 
 import (
+	"errors"
+	"fmt"
 	"io"
+	"os"
 
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
@@ -64,4 +67,31 @@ type Attest struct {
 	Off bool
 	// Params are the frontend parameters ("mode=max"), without the type.
 	Params string
+}
+
+// NewSecret resolves where a secret comes from, as buildx does: env= or src=
+// when given; else the variable named like the ID when it is set, else the
+// file named like it. A file must exist now, so a typo fails before the
+// build starts.
+func NewSecret(id, file, env string, getenv func(string) string) (secretsprovider.Source, error) {
+	if id == "" {
+		return secretsprovider.Source{}, errors.New("secret needs an id")
+	}
+	src := secretsprovider.Source{ID: id, FilePath: file, Env: env}
+	if src.FilePath == "" && src.Env == "" {
+		if getenv(id) != "" {
+			src.Env = id
+		} else {
+			src.FilePath = id
+		}
+	}
+	if src.FilePath != "" {
+		if _, err := os.Stat(src.FilePath); err != nil {
+			if pe, ok := err.(*os.PathError); ok {
+				err = pe.Err
+			}
+			return secretsprovider.Source{}, fmt.Errorf("secret %q: file %s: %w", id, src.FilePath, err)
+		}
+	}
+	return src, nil
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -13,10 +12,8 @@ import (
 
 	bxbake "github.com/docker/buildx/bake"
 	"github.com/docker/buildx/bake/hclparser"
-	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
 
-	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/builder/bake"
 	"github.com/xbuild/xbuild/exporter"
 )
@@ -131,19 +128,7 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 	if err != nil {
 		return err
 	}
-	r, err := env.resolver()
-	if err != nil {
-		return err
-	}
-	inst, err := r.Resolve(ctx, builderName)
-	if err != nil {
-		return err
-	}
-	results, err := builder.BuildAll(ctx, inst, jobs, builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout})
-	var rejected *builder.RejectedError
-	if errors.As(err, &rejected) && mode != progressui.RawJSONMode {
-		fmt.Fprintln(env.Stderr, "[+] Building 0.0s (0/0)")
-	}
+	results, err := runJobs(ctx, env, builderName, jobs, mode)
 	if err != nil {
 		return err
 	}

@@ -99,25 +99,15 @@ func runBuild(ctx context.Context, env *Env, builderName, contextArg string, o *
 	if err != nil {
 		return err
 	}
-	r, err := env.resolver()
-	if err != nil {
-		return err
-	}
-	inst, err := r.Resolve(ctx, builderName)
-	if err != nil {
-		return err
-	}
-	res, err := builder.Build(ctx, inst, req, builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout})
-	var rejected *builder.RejectedError
-	if errors.As(err, &rejected) && mode != progressui.RawJSONMode {
-		// Nothing ran: show the empty display users know from buildx, then
-		// the reason.
-		fmt.Fprintln(env.Stderr, "[+] Building 0.0s (0/0)")
+	results, err := runJobs(ctx, env, builderName, []*builder.Job{{Name: "default", Req: req}}, mode)
+	var te *builder.TargetError
+	if errors.As(err, &te) {
+		return te.Err // one target: its name says nothing
 	}
 	if err != nil {
 		return err
 	}
-	if o.quiet && res.ImageID != "" {
+	if res := results["default"]; o.quiet && res.ImageID != "" {
 		fmt.Fprintln(env.Stdout, res.ImageID)
 	}
 	return nil

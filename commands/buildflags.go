@@ -2,7 +2,6 @@ package commands
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -164,28 +163,13 @@ func parseSecrets(in []string, getenv func(string) string) ([]secretsprovider.So
 				src.Env = src.ID
 			}
 		}
-		if src.FilePath == "" && src.Env == "" {
-			if getenv(src.ID) != "" {
-				src.Env = src.ID
-			} else {
-				src.FilePath = src.ID
-			}
-		}
-		if src.FilePath != "" {
-			if _, err := os.Stat(src.FilePath); err != nil {
-				return nil, fmt.Errorf("secret %q: file %s: %w", src.ID, src.FilePath, unwrapPathError(err))
-			}
+		src, err = builder.NewSecret(src.ID, src.FilePath, src.Env, getenv)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, src)
 	}
 	return out, nil
-}
-
-func unwrapPathError(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
 
 // parseSSH reads --ssh values: "default", "ID" or "ID=PATH[,PATH]".

@@ -1,10 +1,14 @@
 package commands
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
 
 	"github.com/xbuild/xbuild/builder"
@@ -73,4 +77,24 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 		newVersionCommand(env),
 	)
 	return root
+}
+
+// runJobs resolves the builder and runs jobs on it. A build the planner
+// refused before any work shows the empty display buildx users know, then
+// the reason.
+func runJobs(ctx context.Context, env *Env, builderName string, jobs []*builder.Job, mode progressui.DisplayMode) (map[string]*builder.Result, error) {
+	r, err := env.resolver()
+	if err != nil {
+		return nil, err
+	}
+	inst, err := r.Resolve(ctx, builderName)
+	if err != nil {
+		return nil, err
+	}
+	res, err := builder.BuildAll(ctx, inst, jobs, builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout})
+	var rejected *builder.RejectedError
+	if errors.As(err, &rejected) && mode != progressui.RawJSONMode {
+		fmt.Fprintln(env.Stderr, "[+] Building 0.0s (0/0)")
+	}
+	return res, err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -16,7 +15,6 @@ import (
 	"github.com/docker/buildx/bake/hclparser"
 	"github.com/docker/buildx/util/buildflags"
 	bkclient "github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -277,18 +275,9 @@ func request(t *bxbake.Target, getenv func(string) string) (*builder.Request, ma
 		if s == nil {
 			continue
 		}
-		src := secretsprovider.Source{ID: s.ID, FilePath: s.FilePath, Env: s.Env}
-		if src.FilePath == "" && src.Env == "" {
-			if getenv(src.ID) != "" {
-				src.Env = src.ID
-			} else {
-				src.FilePath = src.ID
-			}
-		}
-		if src.FilePath != "" {
-			if _, err := os.Stat(src.FilePath); err != nil {
-				return nil, nil, fmt.Errorf("secret %q: %w", src.ID, err)
-			}
+		src, err := builder.NewSecret(s.ID, s.FilePath, s.Env, getenv)
+		if err != nil {
+			return nil, nil, err
 		}
 		req.Secrets = append(req.Secrets, src)
 	}
