@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/identity"
@@ -32,6 +33,70 @@ type Result struct {
 	Metadata map[string]any
 	// ImageID is what --iidfile and -q print.
 	ImageID string
+	// Stats describe the solve, for summaries.
+	Stats Stats
+}
+
+// Stats count what a solve did.
+type Stats struct {
+	Steps, CachedSteps int
+	Duration           time.Duration
+	// Warnings are the build checks' findings.
+	Warnings []Warning
+}
+
+// Warning is one build check finding, placed in the Dockerfile.
+type Warning struct {
+	File    string
+	Line    int
+	Title   string
+	Message string
+}
+
+// statsCollector reads a solve's status stream.
+type statsCollector struct {
+	started  time.Time
+	vertexes map[string]bool // digest -> cached
+	warnings []Warning
+}
+
+func newStatsCollector() *statsCollector {
+	return &statsCollector{started: time.Now(), vertexes: map[string]bool{}}
+}
+
+func (c *statsCollector) observe(s *bkclient.SolveStatus) {
+	for _, v := range s.Vertexes {
+		if v.Completed != nil {
+			c.vertexes[v.Digest.String()] = v.Cached
+		}
+	}
+	for _, w := range s.Warnings {
+		wa := Warning{Title: string(w.Short)}
+		for _, d := range w.Detail {
+			wa.Message += string(d)
+		}
+		if wa.Message == "" {
+			wa.Message = wa.Title
+		}
+		if w.SourceInfo != nil {
+			wa.File = w.SourceInfo.Filename
+		}
+		if len(w.Range) > 0 && w.Range[0].Start != nil {
+			wa.Line = int(w.Range[0].Start.Line)
+		}
+		c.warnings = append(c.warnings, wa)
+	}
+}
+
+func (c *statsCollector) stats() Stats {
+	st := Stats{Duration: time.Since(c.started), Warnings: c.warnings}
+	for _, cached := range c.vertexes {
+		st.Steps++
+		if cached {
+			st.CachedSteps++
+		}
+	}
+	return st
 }
 
 // boot makes the node ready and reads its capabilities.
@@ -83,7 +148,7 @@ func (d *display) close() {
 
 // solveOne runs one solve, its statuses forwarded to the shared display,
 // then finishes its exports.
-func solveOne(ctx context.Context, c *bkclient.Client, so *bkclient.SolveOpt, ex *exporter.Export, d *display) (*bkclient.SolveResponse, error) {
+func solveOne(ctx context.Context, c *bkclient.Client, so *bkclient.SolveOpt, ex *exporter.Export, d *display, sc *statsCollector) (*bkclient.SolveResponse, error) {
 	for _, n := range ex.Notes {
 		d.progress().note(n)
 	}
@@ -92,6 +157,9 @@ func solveOne(ctx context.Context, c *bkclient.Client, so *bkclient.SolveOpt, ex
 	go func() {
 		defer close(forwarded)
 		for s := range solveCh {
+			if sc != nil {
+				sc.observe(s)
+			}
 			d.ch <- s
 		}
 	}()

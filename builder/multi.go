@@ -252,13 +252,15 @@ func buildJob(ctx context.Context, inst *Instance, node Node, c *bkclient.Client
 			return nil, err
 		}
 		addContextStores(so, ctxStores)
-		resp, err := solveOne(ctx, c, so, ex, d)
+		sc := newStatsCollector()
+		resp, err := solveOne(ctx, c, so, ex, d, sc)
 		if err != nil {
 			return nil, err
 		}
 		if res, err = finalize(inst, node, so, resp, j.Req, p); err != nil {
 			return nil, err
 		}
+		res.Stats = sc.stats()
 	}
 	if isDependency {
 		if err := exportContext(ctx, c, r, j, p, in, ctxStores, d); err != nil {
@@ -301,7 +303,7 @@ func exportContext(ctx context.Context, c *bkclient.Client, r *run, j *Job, p *P
 		return err
 	}
 	addContextStores(so, ctxStores)
-	resp, err := solveOne(ctx, c, so, ex, d)
+	resp, err := solveOne(ctx, c, so, ex, d, nil)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/docker/buildx/bake/hclparser"
 	"github.com/spf13/cobra"
 
+	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/builder/bake"
 	"github.com/xbuild/xbuild/exporter"
 )
@@ -132,14 +133,20 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 	if err != nil {
 		return err
 	}
-	if o.metadataFile != "" {
-		md := map[string]any{}
-		for name, res := range results {
-			md[name] = res.Metadata
-		}
-		if err := exporter.WriteJSON(o.metadataFile, md); err != nil {
-			return fmt.Errorf("writing metadata file: %w", err)
-		}
+	return writeBakeMetadata(o.metadataFile, results)
+}
+
+// writeBakeMetadata writes one entry per target.
+func writeBakeMetadata(path string, results map[string]*builder.Result) error {
+	if path == "" {
+		return nil
+	}
+	md := map[string]any{}
+	for name, res := range results {
+		md[name] = res.Metadata
+	}
+	if err := exporter.WriteJSON(path, md); err != nil {
+		return fmt.Errorf("writing metadata file: %w", err)
 	}
 	return nil
 }

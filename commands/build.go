@@ -121,8 +121,12 @@ func progressMode(env *Env, flag string, quiet bool) (progressui.DisplayMode, er
 	}
 	mode := flag
 	if mode == "auto" || mode == "" {
-		if v := env.Getenv("BUILDKIT_PROGRESS"); v != "" {
-			mode = v
+		switch {
+		case env.Getenv("BUILDKIT_PROGRESS") != "":
+			mode = env.Getenv("BUILDKIT_PROGRESS")
+		case env.Getenv("GITHUB_ACTIONS") == "true":
+			// A workflow log is not a terminal, whatever it claims.
+			mode = string(progressui.PlainMode)
 		}
 	}
 	switch m := progressui.DisplayMode(mode); m {

@@ -75,6 +75,7 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 		newInspectCommand(env, &builderName),
 		newRmCommand(env, &builderName),
 		newVersionCommand(env),
+		newActionCommand(env),
 	)
 	return root
 }

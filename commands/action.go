@@ -1,0 +1,504 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/containerd/platforms"
+	"github.com/moby/buildkit/identity"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/xbuild/xbuild/builder"
+	"github.com/xbuild/xbuild/builder/bake"
+	"github.com/xbuild/xbuild/builder/store"
+	"github.com/xbuild/xbuild/driver"
+	"github.com/xbuild/xbuild/exporter"
+	"github.com/xbuild/xbuild/imagestore"
+)
+
+// The action's inputs, named like docker/build-push-action,
+// docker/bake-action and docker/setup-buildx-action where they mean the same.
+var (
+	buildInputs = []string{"context", "file", "platforms", "tags", "labels", "annotations", "build-args",
+		"build-contexts", "target", "push", "load", "outputs", "cache-from", "cache-to", "secrets", "ssh",
+		"provenance", "sbom", "attests", "no-cache", "pull", "builder", "add-hosts", "network"}
+	bakeInputs  = []string{"files", "targets", "set", "source"}
+	setupInputs = []string{"driver", "driver-opts", "endpoint", "name", "cleanup"}
+	otherInputs = []string{"xbuild-path", "github-token"}
+)
+
+func newActionCommand(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:    "action",
+		Short:  "Run as a GitHub Actions step (reads INPUT_* variables)",
+		Hidden: true,
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "run",
+		Short: "Set up the builder, build or bake, write outputs and the job summary",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runAction(cmd.Context(), env) },
+	}, &cobra.Command{
+		Use:   "cleanup",
+		Short: "Remove the builder the step created",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cleanupAction(cmd.Context(), env) },
+	})
+	return cmd
+}
+
+// actionInputs reads INPUT_* variables.
+type actionInputs struct {
+	env *Env
+}
+
+func (in actionInputs) get(name string) string {
+	return strings.TrimSpace(in.env.Getenv("INPUT_" + strings.ToUpper(strings.ReplaceAll(name, " ", "_"))))
+}
+
+// list reads a newline-separated input; with commas, also comma-separated
+// (CSV, so quoted values keep their commas).
+func (in actionInputs) list(name string, commas bool) ([]string, error) {
+	var out []string
+	for _, line := range strings.Split(in.get(name), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !commas {
+			out = append(out, line)
+			continue
+		}
+		fields, err := exporter.CSVFields(line)
+		if err != nil {
+			return nil, fmt.Errorf("input %s: %w", name, err)
+		}
+		for _, f := range fields {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (in actionInputs) bool(name string) (bool, error) {
+	switch strings.ToLower(in.get(name)) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, fmt.Errorf("input %s: %q is not true or false", name, in.get(name))
+}
+
+// checkUnknown refuses INPUT_* variables no input of the step has.
+func (in actionInputs) checkUnknown(environ []string) error {
+	known := map[string]bool{}
+	for _, l := range [][]string{buildInputs, bakeInputs, setupInputs, otherInputs} {
+		for _, n := range l {
+			known["INPUT_"+strings.ToUpper(n)] = true
+		}
+	}
+	var unknown []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "INPUT_") && !known[k] {
+			unknown = append(unknown, strings.ToLower(strings.TrimPrefix(k, "INPUT_")))
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("unknown input(s) %s: see action.yml for the inputs this step takes", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+func runAction(ctx context.Context, env *Env) error {
+	in := actionInputs{env: env}
+	if err := in.checkUnknown(os.Environ()); err != nil {
+		return err
+	}
+	bakeMode := in.get("files") != "" || in.get("targets") != "" || in.get("set") != "" || in.get("source") != ""
+	jobs, summaryInputs, err := actionJobs(ctx, env, in, bakeMode)
+	if err != nil {
+		return err
+	}
+	builderName, err := setupActionBuilder(ctx, env, in)
+	if err != nil {
+		return err
+	}
+	if err := defaultActionProvenance(ctx, env, in, builderName, jobs); err != nil {
+		return err
+	}
+	results, err := runJobs(ctx, env, builderName, jobs, "plain")
+	if err != nil {
+		var te *builder.TargetError
+		if !bakeMode && errors.As(err, &te) {
+			return te.Err
+		}
+		return err
+	}
+	return writeActionResults(env, jobs, results, bakeMode, summaryInputs)
+}
+
+// actionJobs turns the inputs into jobs with the same parsers as the
+// command line, so a bad input fails before any builder is touched.
+func actionJobs(ctx context.Context, env *Env, in actionInputs, bakeMode bool) ([]*builder.Job, map[string]string, error) {
+	summary := map[string]string{}
+	if bakeMode {
+		files, err := in.list("files", true)
+		if err != nil {
+			return nil, nil, err
+		}
+		targets, err := in.list("targets", true)
+		if err != nil {
+			return nil, nil, err
+		}
+		sets, err := in.list("set", false)
+		if err != nil {
+			return nil, nil, err
+		}
+		o := bakeOptions{files: files, overrides: sets}
+		if o.load, err = in.bool("load"); err != nil {
+			return nil, nil, err
+		}
+		if o.push, err = in.bool("push"); err != nil {
+			return nil, nil, err
+		}
+		o.provenance, o.sbom = in.get("provenance"), in.get("sbom")
+		changed := func(f string) bool { return in.get(f) != "" }
+		overrides, err := o.overrideList(changed)
+		if err != nil {
+			return nil, nil, err
+		}
+		if src := in.get("source"); src != "" && src != "." {
+			if err := os.Chdir(src); err != nil {
+				return nil, nil, fmt.Errorf("input source: %w", err)
+			}
+		}
+		def, err := bake.Load(ctx, bake.LoadOptions{Files: files, Targets: targets, Overrides: overrides})
+		if err != nil {
+			return nil, nil, err
+		}
+		jobs, err := def.Jobs(env.Getenv)
+		summary["files"], summary["targets"] = strings.Join(files, ", "), strings.Join(targets, ", ")
+		return jobs, summary, err
+	}
+	var o buildOptions
+	var err error
+	o.file, o.target, o.provenance, o.sbom = in.get("file"), in.get("target"), in.get("provenance"), in.get("sbom")
+	o.network = in.get("network")
+	o.progress = "plain"
+	o.load = "false"
+	if b, err := in.bool("load"); err != nil {
+		return nil, nil, err
+	} else if b {
+		o.load = "true"
+	}
+	if o.push, err = in.bool("push"); err != nil {
+		return nil, nil, err
+	}
+	if o.noCache, err = in.bool("no-cache"); err != nil {
+		return nil, nil, err
+	}
+	if o.pull, err = in.bool("pull"); err != nil {
+		return nil, nil, err
+	}
+	for _, l := range []struct {
+		name   string
+		commas bool
+		dst    *[]string
+	}{
+		{"platforms", true, &o.platforms}, {"tags", true, &o.tags}, {"labels", false, &o.labels},
+		{"annotations", false, &o.annotations}, {"build-args", false, &o.buildArgs},
+		{"build-contexts", false, &o.buildContexts}, {"outputs", false, &o.outputs},
+		{"cache-from", false, &o.cacheFrom}, {"cache-to", false, &o.cacheTo}, {"secrets", false, &o.secrets},
+		{"ssh", false, &o.ssh}, {"attests", false, &o.attests}, {"add-hosts", true, &o.addHosts},
+	} {
+		if *l.dst, err = in.list(l.name, l.commas); err != nil {
+			return nil, nil, err
+		}
+	}
+	if o.push && len(o.tags) == 0 {
+		return nil, nil, errors.New("input push is true but tags is empty: name the image with tags")
+	}
+	ctxDir := in.get("context")
+	if ctxDir == "" {
+		ctxDir = "."
+	}
+	changed := func(f string) bool { return in.get(f) != "" }
+	req, err := o.request(env, ctxDir, changed)
+	if err != nil {
+		return nil, nil, err
+	}
+	summary["context"], summary["file"] = ctxDir, o.file
+	summary["platforms"], summary["tags"] = strings.Join(o.platforms, ", "), strings.Join(o.tags, ", ")
+	var keys []string
+	for _, s := range req.Secrets {
+		keys = append(keys, s.ID)
+	}
+	summary["secrets"] = strings.Join(keys, ", ") // keys only, never values
+	return []*builder.Job{{Name: "default", Req: req}}, summary, nil
+}
+
+// setupActionBuilder creates the builder the setup inputs describe, and
+// records it for the cleanup step.
+func setupActionBuilder(ctx context.Context, env *Env, in actionInputs) (string, error) {
+	name := in.get("builder")
+	drv := in.get("driver")
+	if drv == "" || drv == "docker" {
+		if in.get("endpoint") != "" && drv == "" {
+			drv = "remote"
+		} else {
+			return name, nil
+		}
+	}
+	if name != "" {
+		return "", errors.New("inputs builder and driver both given: pick an existing builder or describe a new one")
+	}
+	name = in.get("name")
+	if name == "" {
+		name = "xbuild-" + identity.NewID()[:12]
+	}
+	opts, err := in.list("driver-opts", false)
+	if err != nil {
+		return "", err
+	}
+	co := &createOptions{name: name, driver: drv, driverOpts: opts, bootstrap: true}
+	if err := runCreate(ctx, &Env{Stdin: env.Stdin, Stdout: env.Stderr, Stderr: env.Stderr, Getenv: env.Getenv, Drivers: env.Drivers},
+		in.get("endpoint"), co); err != nil {
+		return "", fmt.Errorf("setting up builder %s: %w", name, err)
+	}
+	remove := true // like setup-buildx-action: cleanup defaults to true
+	if in.get("cleanup") != "" {
+		if remove, err = in.bool("cleanup"); err != nil {
+			return "", err
+		}
+	}
+	if remove {
+		if err := appendGitHubFile(env, "GITHUB_STATE", "builder", name); err != nil {
+			return "", err
+		}
+	}
+	return name, nil
+}
+
+// defaultActionProvenance follows build-push-action: mode=max for public
+// repositories, mode=min otherwise, none when the image goes into a store
+// that cannot hold an index.
+func defaultActionProvenance(ctx context.Context, env *Env, in actionInputs, builderName string, jobs []*builder.Job) error {
+	if in.get("provenance") != "" {
+		return nil
+	}
+	r, err := env.resolver()
+	if err != nil {
+		return err
+	}
+	inst, err := r.Resolve(ctx, builderName)
+	if err != nil {
+		return err
+	}
+	caps := inst.Nodes[0].Driver.Info(ctx).Capabilities
+	mode := "mode=min"
+	if repositoryIsPublic(env) {
+		mode = "mode=max"
+	}
+	for _, j := range jobs {
+		if _, set := j.Req.Attests["provenance"]; set {
+			continue
+		}
+		loads := slices.ContainsFunc(j.Req.Outputs, exporter.Output.Loads)
+		if !caps.MultiPlatform || (loads && caps.ImageStore == imagestore.Classic) {
+			j.Req.Attests["provenance"] = builder.Attest{Off: true}
+			continue
+		}
+		j.Req.Attests["provenance"] = builder.Attest{Params: mode}
+	}
+	return nil
+}
+
+func repositoryIsPublic(env *Env) bool {
+	data, err := os.ReadFile(env.Getenv("GITHUB_EVENT_PATH"))
+	if err != nil {
+		return false
+	}
+	var ev struct {
+		Repository struct {
+			Private *bool `json:"private"`
+		} `json:"repository"`
+	}
+	if json.Unmarshal(data, &ev) != nil || ev.Repository.Private == nil {
+		return false
+	}
+	return !*ev.Repository.Private
+}
+
+func cleanupAction(ctx context.Context, env *Env) error {
+	name := env.Getenv("STATE_builder")
+	if name == "" {
+		return nil
+	}
+	r, err := env.resolver()
+	if err != nil {
+		return err
+	}
+	inst, err := r.Resolve(ctx, name)
+	if err != nil {
+		return nil // already gone
+	}
+	for _, n := range inst.Nodes {
+		_ = n.Driver.Remove(ctx, driver.RemoveOptions{})
+	}
+	if err := r.Store.Update(func(tx *store.Txn) error { return tx.Remove(name) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "removed builder %s\n", name)
+	return nil
+}
+
+// appendGitHubFile adds name=value to one of the runner's files
+// (GITHUB_OUTPUT, GITHUB_STATE), with a heredoc for multi-line values.
+func appendGitHubFile(env *Env, file, name, value string) error {
+	path := env.Getenv(file)
+	if path == "" {
+		return fmt.Errorf("%s is not set: run this as a GitHub Actions step", file)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if strings.Contains(value, "\n") {
+		delim := "xbuild_" + identity.NewID()
+		_, err = fmt.Fprintf(f, "%s<<%s\n%s\n%s\n", name, delim, value, delim)
+	} else {
+		_, err = fmt.Fprintf(f, "%s=%s\n", name, value)
+	}
+	return err
+}
+
+func writeActionResults(env *Env, jobs []*builder.Job, results map[string]*builder.Result, bakeMode bool, inputs map[string]string) error {
+	var metadata any
+	if bakeMode {
+		md := map[string]any{}
+		for n, r := range results {
+			md[n] = r.Metadata
+		}
+		metadata = md
+	} else {
+		res := results["default"]
+		metadata = res.Metadata
+		digest, _ := res.Metadata[exporter.KeyDigest].(string)
+		if err := appendGitHubFile(env, "GITHUB_OUTPUT", "imageid", res.ImageID); err != nil {
+			return err
+		}
+		if err := appendGitHubFile(env, "GITHUB_OUTPUT", "digest", digest); err != nil {
+			return err
+		}
+	}
+	dt, err := json.MarshalIndent(metadata, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := appendGitHubFile(env, "GITHUB_OUTPUT", "metadata", string(dt)); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		res := results[j.Name]
+		if res == nil {
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "::group::%s\n", j.Name)
+		for k, v := range res.Metadata {
+			if s, ok := v.(string); ok {
+				fmt.Fprintf(env.Stdout, "%s: %s\n", k, s)
+			}
+		}
+		fmt.Fprintln(env.Stdout, "::endgroup::")
+		for _, w := range res.Stats.Warnings {
+			fmt.Fprintln(env.Stdout, annotation(j.Req, w))
+		}
+	}
+	if path := env.Getenv("GITHUB_STEP_SUMMARY"); path != "" && env.Getenv("DOCKER_BUILD_SUMMARY") != "false" {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = f.WriteString(summaryMarkdown(jobs, results, inputs))
+		return err
+	}
+	return nil
+}
+
+// annotation places a build check finding on its Dockerfile line.
+func annotation(req *builder.Request, w builder.Warning) string {
+	file := w.File
+	if req.Dockerfile != "" && req.Dockerfile != "-" && filepath.Base(req.Dockerfile) == filepath.Base(file) {
+		file = req.Dockerfile
+	} else if req.Dockerfile == "" && file != "" && !builder.IsRemoteContext(req.Context) {
+		file = filepath.Join(req.Context, file)
+	}
+	esc := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A")
+	prop := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C")
+	return fmt.Sprintf("::warning file=%s,line=%d,title=%s::%s", prop.Replace(filepath.ToSlash(file)), w.Line, prop.Replace(w.Title), esc.Replace(w.Message))
+}
+
+func summaryMarkdown(jobs []*builder.Job, results map[string]*builder.Result, inputs map[string]string) string {
+	var b strings.Builder
+	b.WriteString("## Build summary\n\n")
+	b.WriteString("| Target | Platforms | Tags | Digest | Attestations | Cached | Duration |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
+	for _, j := range jobs {
+		res := results[j.Name]
+		if res == nil {
+			continue
+		}
+		var plats []string
+		for _, p := range j.Req.Platforms {
+			plats = append(plats, fmtPlatform(p))
+		}
+		if len(plats) == 0 {
+			plats = []string{"(builder's)"}
+		}
+		digest, _ := res.Metadata[exporter.KeyDigest].(string)
+		var attests []string
+		for typ, a := range j.Req.Attests {
+			if !a.Off {
+				attests = append(attests, strings.TrimSuffix(typ+" "+a.Params, " "))
+			}
+		}
+		sort.Strings(attests)
+		if len(attests) == 0 {
+			attests = []string{"none"}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | `%s` | %s | %d/%d | %.1fs |\n", j.Name, strings.Join(plats, ", "),
+			strings.Join(j.Req.Tags, ", "), digest, strings.Join(attests, ", "),
+			res.Stats.CachedSteps, res.Stats.Steps, res.Stats.Duration.Seconds())
+	}
+	b.WriteString("\nAn image with attestations or several platforms is an image index, not a single manifest.\n")
+	b.WriteString("\n<details><summary>Build inputs</summary>\n\n")
+	keys := make([]string, 0, len(inputs))
+	for k := range inputs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if inputs[k] != "" {
+			fmt.Fprintf(&b, "- %s: `%s`\n", k, inputs[k])
+		}
+	}
+	b.WriteString("\n</details>\n")
+	return b.String()
+}
+
+func fmtPlatform(p ocispecs.Platform) string { return platforms.Format(p) }

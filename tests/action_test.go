@@ -1,0 +1,222 @@
+package tests
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runner plays the part of a GitHub Actions runner for action.yml: inputs
+// as INPUT_* variables, the runner's files, GITHUB_ACTIONS=true.
+type runner struct {
+	t                           *testing.T
+	dir, output, summary, state string
+	env                         []string
+}
+
+func newRunner(t *testing.T, public bool) *runner {
+	t.Helper()
+	dir := t.TempDir()
+	r := &runner{t: t, dir: dir, output: filepath.Join(dir, "output"), summary: filepath.Join(dir, "summary.md"), state: filepath.Join(dir, "state")}
+	event := filepath.Join(dir, "event.json")
+	priv := "true"
+	if public {
+		priv = "false"
+	}
+	if err := os.WriteFile(event, []byte(`{"repository":{"private":`+priv+`}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{r.output, r.summary, r.state, filepath.Join(dir, "env")} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.env = append(os.Environ(), "GITHUB_ACTIONS=true", "GITHUB_OUTPUT="+r.output, "GITHUB_STEP_SUMMARY="+r.summary,
+		"GITHUB_STATE="+r.state, "GITHUB_ENV="+filepath.Join(dir, "env"), "GITHUB_EVENT_PATH="+event,
+		"RUNNER_TEMP="+dir, "XBUILD_CONFIG="+filepath.Join(dir, "xbuild"), "BUILDKIT_PROGRESS=")
+	return r
+}
+
+// step runs a node script of the action with inputs; it returns stdout,
+// stderr and the exit code.
+func (r *runner) step(script string, inputs map[string]string, extraEnv ...string) result {
+	r.t.Helper()
+	cmd := exec.Command("node", filepath.Join(repoRoot, ".github", "action", script))
+	cmd.Dir = r.dir
+	cmd.Env = append(append([]string{}, r.env...), extraEnv...)
+	for k, v := range inputs {
+		cmd.Env = append(cmd.Env, "INPUT_"+strings.ToUpper(k)+"="+v)
+	}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := result{Stdout: stdout.String(), Stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.Code = ee.ExitCode()
+	} else if err != nil {
+		r.t.Fatalf("running node %s: %v", script, err)
+	}
+	return res
+}
+
+// post runs the cleanup with the state the main step saved.
+func (r *runner) post() result {
+	var env []string
+	for k, v := range r.file(r.state) {
+		env = append(env, "STATE_"+k+"="+v)
+	}
+	return r.step("post.js", nil, env...)
+}
+
+// file reads a runner file of name=value lines and name<<DELIM heredocs.
+func (r *runner) file(path string) map[string]string {
+	r.t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if name, delim, ok := strings.Cut(line, "<<"); ok {
+			var val []string
+			for sc.Scan() && sc.Text() != delim {
+				val = append(val, sc.Text())
+			}
+			out[name] = strings.Join(val, "\n")
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func TestActionBuild(t *testing.T) {
+	t.Parallel()
+	r := newRunner(t, true)
+	ctxDir := helloContext(t)
+	// "as" in lower case is a build check warning on line 2.
+	df := "ARG BASE\nFROM ${BASE} as base\nCOPY hello.sh /hello.sh\nRUN echo built > /built-for\nCMD [\"/bin/sh\", \"/hello.sh\"]\n"
+	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tag := uniqueTag(t, "action")
+	res := r.step("main.js", map[string]string{
+		"context":    ctxDir,
+		"platforms":  "linux/amd64\nlinux/arm64",
+		"tags":       tag,
+		"build-args": baseArg(),
+		"load":       "true",
+		"secrets":    "id=tok,env=ACTION_SECRET",
+		"driver":     "remote",
+		"endpoint":   os.Getenv("XBUILD_TEST_BUILDKIT"),
+	}, "DOCKER_HOST="+os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"), "ACTION_SECRET=never-shown-4711")
+	if res.Code != 0 {
+		t.Fatalf("the step failed:\n%s", res)
+	}
+	out := r.file(r.output)
+	if !strings.HasPrefix(out["digest"], "sha256:") || out["imageid"] != out["digest"] {
+		t.Errorf("outputs digest=%q imageid=%q", out["digest"], out["imageid"])
+	}
+	var md map[string]any
+	if err := json.Unmarshal([]byte(out["metadata"]), &md); err != nil || md["containerimage.digest"] != out["digest"] {
+		t.Errorf("output metadata = %q (%v)", out["metadata"], err)
+	}
+	kinds := manifestKinds(t, engine(t, os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")), tag)
+	if len(kinds["image"]) != 2 || len(kinds["attestation"]) != 2 {
+		t.Errorf("loaded manifests = %v", kinds)
+	}
+	summary, _ := os.ReadFile(r.summary)
+	for _, want := range []string{"## Build summary", "| default | linux/amd64, linux/arm64 | docker.io/" + tag, out["digest"], "provenance mode=max", "secrets: `tok`"} {
+		if !strings.Contains(string(summary), want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary)
+		}
+	}
+	wantAnnotation := "::warning file=" + filepath.Join(ctxDir, "Dockerfile") + ",line=2,"
+	if !strings.Contains(res.Stdout, wantAnnotation) {
+		t.Errorf("no annotation %q in:\n%s", wantAnnotation, res.Stdout)
+	}
+	if !strings.Contains(res.Stderr, "#0 building with") {
+		t.Errorf("GitHub Actions did not get plain progress:\n%s", res.Stderr)
+	}
+	for _, where := range []string{res.Stdout, res.Stderr, string(summary), out["metadata"]} {
+		if strings.Contains(where, "never-shown-4711") {
+			t.Fatalf("the secret leaked:\n%s", where)
+		}
+	}
+	state := r.file(r.state)
+	if state["builder"] == "" {
+		t.Fatalf("the step saved no builder to clean up: %v", state)
+	}
+	if p := r.post(); p.Code != 0 || !strings.Contains(p.Stdout, "removed builder "+state["builder"]) {
+		t.Errorf("cleanup: %s", p)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, "xbuild", "builders", state["builder"]+".json")); err == nil {
+		t.Errorf("the builder survived the cleanup")
+	}
+}
+
+func TestActionBake(t *testing.T) {
+	t.Parallel()
+	r := newRunner(t, false)
+	dir := writeBakeGroup(t)
+	res := r.step("main.js", map[string]string{
+		"source":      dir,
+		"targets":     "docs,tools",
+		"set":         "*.args.BASE=" + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\ntools.output=type=cacheonly",
+		"xbuild-path": xbuildBin,
+	}, "DOCKER_HOST="+os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"), "BASE=unused")
+	if res.Code != 0 {
+		t.Fatalf("the bake step failed:\n%s", res)
+	}
+	var md map[string]any
+	if err := json.Unmarshal([]byte(r.file(r.output)["metadata"]), &md); err != nil {
+		t.Fatalf("metadata output: %v", err)
+	}
+	for _, target := range []string{"docs", "tools"} {
+		if _, ok := md[target]; !ok {
+			t.Errorf("metadata lacks target %s: %v", target, md)
+		}
+	}
+	summary, _ := os.ReadFile(r.summary)
+	if !strings.Contains(string(summary), "| docs |") || !strings.Contains(string(summary), "provenance mode=min") {
+		t.Errorf("bake summary (private repository, so mode=min):\n%s", summary)
+	}
+}
+
+func TestActionBadInput(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		inputs map[string]string
+		want   string
+	}{
+		{name: "unknown input", inputs: map[string]string{"platfroms": "linux/amd64"}, want: "unknown input(s) platfroms"},
+		{name: "malformed platforms", inputs: map[string]string{"platforms": "linux/amd64,,linux/arm64x"}, want: `invalid --platform "linux/arm64x"`},
+		{name: "push without tags", inputs: map[string]string{"push": "true"}, want: "tags is empty"},
+		{name: "not a boolean", inputs: map[string]string{"load": "yes please"}, want: `input load: "yes please" is not true or false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRunner(t, true)
+			tt.inputs["xbuild-path"] = xbuildBin
+			res := r.step("main.js", tt.inputs, "DOCKER_HOST="+os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"))
+			if res.Code != 1 || !strings.Contains(res.Stderr, tt.want) {
+				t.Errorf("exit %d, want 1 and %q:\n%s", res.Code, tt.want, res)
+			}
+			if strings.Contains(res.Stderr, "#1 ") {
+				t.Errorf("a build started:\n%s", res.Stderr)
+			}
+		})
+	}
+}
