@@ -44,7 +44,7 @@ func newCreateCommand(env *Env) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.name, "name", "", "Builder instance name")
-	f.StringVar(&o.driver, "driver", "", `Driver to use (available: "docker", "remote")`)
+	f.StringVar(&o.driver, "driver", "", `Driver to use (available: "docker", "remote", "local")`)
 	f.StringArrayVar(&o.driverOpts, "driver-opt", nil, "Options for the driver")
 	f.StringArrayVar(&o.platforms, "platform", nil, "Fixed platforms for current node")
 	f.BoolVar(&o.use, "use", false, "Set the current builder instance")
@@ -62,7 +62,7 @@ func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions)
 	drv := o.driver
 	if drv == "" {
 		if endpoint == "" {
-			return errors.New("--driver is required (docker or remote)")
+			return errors.New("--driver is required (docker, remote or local)")
 		}
 		drv = "remote"
 		if !strings.Contains(endpoint, "://") {
@@ -93,28 +93,29 @@ func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions)
 	if err != nil {
 		return err
 	}
-	if o.bootstrap {
-		if err := d.Bootstrap(ctx); err != nil {
-			return fmt.Errorf("booting builder %q: %w", o.name, err)
-		}
-	}
 	b := &store.Builder{
 		Name: o.name, Driver: drv, Created: time.Now().UTC(),
 		Nodes: []store.Node{{Name: o.name + "0", Endpoint: endpoint, DriverOpts: opts, Platforms: formatPlatforms(plats)}},
 	}
-	if err := r.Store.Update(func(tx *store.Txn) error {
-		if err := tx.Create(b); err != nil {
-			return err
-		}
-		if o.use {
-			return tx.SetCurrent(o.name)
-		}
-		return nil
-	}); err != nil {
+	if err := r.Store.Update(func(tx *store.Txn) error { return tx.Create(b) }); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return fmt.Errorf("builder %q already exists: pick another --name, or remove it with `xbuild rm %s`", o.name, o.name)
 		}
 		return err
+	}
+	// Saved first, so a daemon the bootstrap starts always belongs to a
+	// builder; a failed bootstrap takes both away again.
+	if o.bootstrap {
+		if err := d.Bootstrap(ctx); err != nil {
+			_ = d.Remove(context.WithoutCancel(ctx), driver.RemoveOptions{})
+			_ = r.Store.Update(func(tx *store.Txn) error { return tx.Remove(o.name) })
+			return fmt.Errorf("booting builder %q: %w", o.name, err)
+		}
+	}
+	if o.use {
+		if err := r.Store.Update(func(tx *store.Txn) error { return tx.SetCurrent(o.name) }); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(env.Stdout, o.name)
 	return nil
