@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -31,7 +32,7 @@ var (
 		"build-contexts", "target", "push", "load", "outputs", "cache-from", "cache-to", "secrets", "ssh",
 		"provenance", "sbom", "attests", "no-cache", "pull", "builder", "add-hosts", "network"}
 	bakeInputs  = []string{"files", "targets", "set", "source"}
-	setupInputs = []string{"driver", "driver-opts", "endpoint", "name", "cleanup"}
+	setupInputs = []string{"driver", "driver-opts", "endpoint", "name", "cleanup", "buildkitd-config-inline"}
 	otherInputs = []string{"xbuild-path", "github-token"}
 )
 
@@ -132,7 +133,7 @@ func runAction(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	builderName, err := setupActionBuilder(ctx, env, in)
+	builderName, err := setupActionBuilder(ctx, env, in, jobs)
 	if err != nil {
 		return err
 	}
@@ -250,17 +251,20 @@ func actionJobs(ctx context.Context, env *Env, in actionInputs, bakeMode bool) (
 	return []*builder.Job{{Name: "default", Req: req}}, summary, nil
 }
 
-// setupActionBuilder creates the builder the setup inputs describe, and
-// records it for the cleanup step.
-func setupActionBuilder(ctx context.Context, env *Env, in actionInputs) (string, error) {
+// setupActionBuilder creates the builder the setup inputs describe, or a
+// local one when the engine's classic store could not take what is asked,
+// and records it for the cleanup step.
+func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*builder.Job) (string, error) {
 	name := in.get("builder")
 	drv := in.get("driver")
-	if drv == "" || drv == "docker" {
-		if in.get("endpoint") != "" && drv == "" {
-			drv = "remote"
-		} else {
-			return name, nil
-		}
+	switch {
+	case drv == "" && in.get("endpoint") != "":
+		drv = "remote"
+	case drv == "" && name == "" && needsOwnBuilder(ctx, env, jobs):
+		drv = "local"
+		fmt.Fprintln(env.Stdout, "the runner's Docker Engine keeps the classic image store, which cannot hold several platforms: building with a local buildkitd")
+	case drv == "" || drv == "docker":
+		return name, nil
 	}
 	if name != "" {
 		return "", errors.New("inputs builder and driver both given: pick an existing builder or describe a new one")
@@ -272,6 +276,13 @@ func setupActionBuilder(ctx context.Context, env *Env, in actionInputs) (string,
 	opts, err := in.list("driver-opts", false)
 	if err != nil {
 		return "", err
+	}
+	if drv == "local" {
+		if opts, err = localBuilderOpts(env, in, opts); err != nil {
+			return "", err
+		}
+	} else if in.get("buildkitd-config-inline") != "" {
+		return "", fmt.Errorf("input buildkitd-config-inline needs a builder the step runs itself (driver: local), not %s", drv)
 	}
 	co := &createOptions{name: name, driver: drv, driverOpts: opts, bootstrap: true}
 	if err := runCreate(ctx, &Env{Stdin: env.Stdin, Stdout: env.Stderr, Stderr: env.Stderr, Getenv: env.Getenv, Drivers: env.Drivers},
@@ -290,6 +301,60 @@ func setupActionBuilder(ctx context.Context, env *Env, in actionInputs) (string,
 		}
 	}
 	return name, nil
+}
+
+// needsOwnBuilder: no builder was named, more than one platform is asked,
+// and the current engine is the docker driver on a classic store.
+func needsOwnBuilder(ctx context.Context, env *Env, jobs []*builder.Job) bool {
+	multi := false
+	for _, j := range jobs {
+		multi = multi || len(j.Req.Platforms) > 1
+	}
+	if !multi {
+		return false
+	}
+	r, err := env.resolver()
+	if err != nil {
+		return false
+	}
+	inst, err := r.Resolve(ctx, "")
+	if err != nil || !inst.FromContext {
+		return false
+	}
+	return !inst.Nodes[0].Driver.Info(ctx).Capabilities.MultiPlatform
+}
+
+// localBuilderOpts finds a buildkitd for a local builder (PATH, else built
+// from the action's pinned module with the runner's Go) and writes the
+// inline configuration.
+func localBuilderOpts(env *Env, in actionInputs, opts []string) ([]string, error) {
+	tmp := env.Getenv("RUNNER_TEMP")
+	if tmp == "" {
+		tmp = os.TempDir()
+	}
+	if cfg := in.get("buildkitd-config-inline"); cfg != "" {
+		p := filepath.Join(tmp, "xbuild-buildkitd-"+identity.NewID()+".toml")
+		if err := os.WriteFile(p, []byte(cfg+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		opts = append(opts, "config="+p)
+	}
+	if _, err := exec.LookPath("buildkitd"); err == nil || slices.ContainsFunc(opts, func(o string) bool { return strings.HasPrefix(o, "buildkitd=") }) {
+		return opts, nil
+	}
+	dir := env.Getenv("XBUILD_ACTION_DIR")
+	if dir == "" {
+		return nil, errors.New("no buildkitd in PATH for a local builder: install one, or give the step a builder (driver: remote, endpoint: ...)")
+	}
+	bin := filepath.Join(tmp, "buildkitd")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/moby/buildkit/cmd/buildkitd")
+	cmd.Dir = filepath.Join(dir, "hack", "tools", "buildkit")
+	cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
+	fmt.Fprintln(env.Stdout, "building buildkitd from the action's pinned module")
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("building buildkitd for a local builder: %w", err)
+	}
+	return append(opts, "buildkitd="+bin), nil
 }
 
 // defaultActionProvenance follows build-push-action: mode=max for public

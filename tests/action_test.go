@@ -220,3 +220,37 @@ func TestActionBadInput(t *testing.T) {
 		})
 	}
 }
+
+// On a classic-store engine, a two-platform step gets a local builder of
+// its own instead of the classic-store error, and loses it at cleanup.
+func TestActionClassicStoreGetsOwnBuilder(t *testing.T) {
+	t.Parallel()
+	r := newRunner(t, true)
+	dest := filepath.Join(t.TempDir(), "img.oci.tar")
+	res := r.step("main.js", map[string]string{
+		"context":                 helloContext(t),
+		"platforms":               "linux/amd64,linux/arm64",
+		"build-args":              baseArg(),
+		"outputs":                 "type=oci,dest=" + dest,
+		"buildkitd-config-inline": "[registry.\"" + os.Getenv("XBUILD_TEST_REGISTRY") + "\"]\n  http = true\n[worker.containerd]\n  enabled = false",
+		"xbuild-path":             xbuildBin,
+	}, "DOCKER_HOST="+os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"),
+		"PATH="+filepath.Join(repoRoot, "hack", "tools", "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if res.Code != 0 {
+		t.Fatalf("the step failed:\n%s", res)
+	}
+	if !strings.Contains(res.Stdout, "building with a local buildkitd") {
+		t.Errorf("the step did not say it made its own builder:\n%s", res.Stdout)
+	}
+	var index struct{ Manifests []struct{ MediaType string } }
+	if err := json.Unmarshal(tarFiles(t, dest)["index.json"], &index); err != nil || len(index.Manifests) != 1 {
+		t.Errorf("OCI output index.json: %+v, %v", index, err)
+	}
+	name := r.file(r.state)["builder"]
+	if p := r.post(); p.Code != 0 || !strings.Contains(p.Stdout, "removed builder "+name) {
+		t.Errorf("cleanup: %s", p)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, "xbuild", "local", name)); err == nil {
+		t.Errorf("the local builder's state survived the cleanup")
+	}
+}

@@ -51,5 +51,8 @@ function ensureEmulation() {
 const bin = install();
 fs.appendFileSync(process.env.GITHUB_STATE, `xbuild=${bin}\n`);
 ensureEmulation();
-const r = spawnSync(bin, ['action', 'run'], { stdio: 'inherit', env: { ...process.env, GITHUB_ACTIONS: 'true' } });
+const r = spawnSync(bin, ['action', 'run'], {
+  stdio: 'inherit',
+  env: { ...process.env, GITHUB_ACTIONS: 'true', XBUILD_ACTION_DIR: actionDir },
+});
 process.exit(r.status === null ? 1 : r.status);
