@@ -76,6 +76,7 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 		newRmCommand(env, &builderName),
 		newVersionCommand(env),
 		newActionCommand(env),
+		newStoreCommand(env),
 	)
 	return root
 }
