@@ -53,7 +53,7 @@ func newStoreCommand(env *Env) *cobra.Command {
 	}
 	status.Flags().StringVar(&host, "engine", "", "Engine address (default: the current Docker context)")
 	status.Flags().StringVar(&format, "format", "table", `Output format ("table" or "json")`)
-	cmd.AddCommand(status)
+	cmd.AddCommand(status, newMigrateCommand(env))
 	return cmd
 }
 

@@ -2,11 +2,7 @@ package exporter
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"strings"
 
 	"github.com/xbuild/xbuild/engine"
 )
@@ -29,53 +25,5 @@ func (EngineLoader) Load(ctx context.Context, ep engine.Endpoint, r io.Reader) e
 		return err
 	}
 	defer res.Close()
-	return ReadLoadStream(res)
-}
-
-// loadMessage is one line of the engine's load progress stream.
-type loadMessage struct {
-	Stream      string `json:"stream"`
-	Status      string `json:"status"`
-	Error       string `json:"error"`
-	ErrorDetail *struct {
-		Message string `json:"message"`
-	} `json:"errorDetail"`
-}
-
-// ReadLoadStream reads the engine's answer to an image load to the end. The
-// engine answers 200 before it has read the archive and reports some
-// failures only as text in the stream ("Error unpacking image ..."), so
-// every message is checked.
-func ReadLoadStream(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	var problems []string
-	for {
-		var m loadMessage
-		err := dec.Decode(&m)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading engine load response: %w", err)
-		}
-		switch {
-		case m.ErrorDetail != nil && m.ErrorDetail.Message != "":
-			problems = append(problems, m.ErrorDetail.Message)
-		case m.Error != "":
-			problems = append(problems, m.Error)
-		case isErrorText(m.Stream):
-			problems = append(problems, strings.TrimSpace(m.Stream))
-		case isErrorText(m.Status):
-			problems = append(problems, strings.TrimSpace(m.Status))
-		}
-	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
-}
-
-func isErrorText(s string) bool {
-	s = strings.TrimSpace(s)
-	return strings.HasPrefix(s, "Error ") || strings.HasPrefix(s, "error ") || strings.HasPrefix(s, "Error:")
+	return engine.ReadLoadStream(res)
 }

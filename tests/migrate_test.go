@@ -1,0 +1,187 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/platforms"
+	"github.com/moby/moby/api/types/container"
+	dockerclient "github.com/moby/moby/client"
+)
+
+// Not parallel: the migration moves (and prunes) everything the classic
+// engine holds, so nothing else may use that engine meanwhile.
+func TestMigrateBetweenEngines(t *testing.T) {
+	classic, ctd := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"), os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	src, dst := engine(t, classic), engine(t, ctd)
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	// Two images sharing the base layers, one with two tags, with config
+	// that must survive: CMD, ENV, USER, HEALTHCHECK.
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + `
+ARG V
+ENV GREETING=hello-$V
+RUN echo 'app:x:1234:1234::/tmp:/bin/sh' >> /etc/passwd && echo $V > /v
+USER app
+HEALTHCHECK --interval=30s CMD true
+CMD ["sh", "-c", "echo $GREETING; cat /v"]
+`})
+	names := map[string]string{}
+	for _, v := range []string{"one", "two"} {
+		tag := uniqueTag(t, "mig-"+v)
+		names[v] = tag
+		mustXB(t, t.TempDir(), []string{"build", "--platform", "linux/amd64", "--load", "-t", tag, "-t", tag + "-alias",
+			"--build-arg", "V=" + v, dir}, withDockerHost(classic))
+		t.Cleanup(func() {
+			for _, c := range []*dockerclient.Client{src, dst} {
+				_, _ = c.ImageRemove(t.Context(), tag+"-alias", dockerclient.ImageRemoveOptions{Force: true})
+			}
+		})
+	}
+	// Two containers with changes on disk, one running, one stopped.
+	var containers []string
+	for i, cmdline := range []string{"echo changed-running > /tmp/state && sleep 600", "echo changed-stopped > /tmp/state"} {
+		name := fmt.Sprintf("mig-%d-%s", i, suffix)
+		p := platforms.MustParse("linux/amd64")
+		c, err := src.ContainerCreate(t.Context(), dockerclient.ContainerCreateOptions{Name: name, Platform: &p,
+			Config: &container.Config{Image: names["one"], Cmd: []string{"sh", "-c", cmdline}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.ContainerStart(t.Context(), c.ID, dockerclient.ContainerStartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		containers = append(containers, name)
+		t.Cleanup(func() {
+			_, _ = src.ContainerRemove(t.Context(), name, dockerclient.ContainerRemoveOptions{Force: true})
+			_, _ = dst.ImageRemove(t.Context(), "xbuild-migrated/"+name+":latest", dockerclient.ImageRemoveOptions{Force: true})
+		})
+	}
+	time.Sleep(2 * time.Second) // let both write their file; the second exits
+
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	cfg := t.TempDir()
+	dry := mustXB(t, cfg, []string{"store", "migrate", "--from", classic, "--to", ctd, "--containers", "--bundle", bundle, "--dry-run"})
+	if !strings.Contains(dry.Stdout, names["one"]) || !strings.Contains(dry.Stdout, "about ") {
+		t.Errorf("dry run plan:\n%s", dry.Stdout)
+	}
+	if _, err := os.Stat(bundle); err == nil {
+		t.Errorf("--dry-run wrote the bundle")
+	}
+	r := mustXB(t, cfg, []string{"store", "migrate", "--from", classic, "--to", ctd, "--containers", "--bundle", bundle, "--prune-source", "--yes"})
+	if !strings.Contains(r.Stderr, "volumes and networks are not touched") || !strings.Contains(r.Stderr, "is running") {
+		t.Errorf("migrate did not say what it leaves alone, or warn about the running container:\n%s", r.Stderr)
+	}
+	if !strings.Contains(r.Stdout, "0 failed") {
+		t.Errorf("report:\n%s", r.Stdout)
+	}
+	for v, tag := range names {
+		for _, n := range []string{tag, tag + "-alias"} {
+			img, err := dst.ImageInspect(t.Context(), n)
+			if err != nil {
+				t.Errorf("%s missing on the containerd engine: %v", n, err)
+				continue
+			}
+			if img.Config.User != "app" || img.Config.Healthcheck == nil || !strings.Contains(strings.Join(img.Config.Env, " "), "GREETING=hello-"+v) {
+				t.Errorf("%s config after the move: %+v", n, img.Config)
+			}
+		}
+		if got := runImage(t, dst, tag, "linux/amd64"); !strings.Contains(got, "hello-"+v) {
+			t.Errorf("running %s after the move printed %q", tag, got)
+		}
+		if _, err := src.ImageInspect(t.Context(), tag); err == nil {
+			t.Errorf("%s is still on the classic engine after --prune-source", tag)
+		}
+	}
+	for i, want := range []string{"changed-running", "changed-stopped"} {
+		img := "xbuild-migrated/" + containers[i] + ":latest"
+		p := platforms.MustParse("linux/amd64")
+		c, err := dst.ContainerCreate(t.Context(), dockerclient.ContainerCreateOptions{Platform: &p,
+			Config: &container.Config{Image: img, Cmd: []string{"cat", "/tmp/state"}, Tty: true}})
+		if err != nil {
+			t.Errorf("container %s's image on the target: %v", containers[i], err)
+			continue
+		}
+		_, _ = dst.ContainerStart(t.Context(), c.ID, dockerclient.ContainerStartOptions{})
+		res := dst.ContainerWait(t.Context(), c.ID, dockerclient.ContainerWaitOptions{})
+		<-res.Result
+		logs, _ := dst.ContainerLogs(t.Context(), c.ID, dockerclient.ContainerLogsOptions{ShowStdout: true})
+		buf := make([]byte, 256)
+		n, _ := logs.Read(buf)
+		logs.Close()
+		_, _ = dst.ContainerRemove(t.Context(), c.ID, dockerclient.ContainerRemoveOptions{Force: true})
+		if !strings.Contains(string(buf[:n]), want) {
+			t.Errorf("container %s's committed image lacks its change: %q", containers[i], buf[:n])
+		}
+	}
+	// Running it again finds everything in place and moves nothing twice.
+	r = mustXB(t, cfg, []string{"store", "migrate", "--from", classic, "--to", ctd, "--bundle", bundle, "--step", "import"})
+	if !strings.Contains(r.Stdout, "0 moved") || !strings.Contains(r.Stdout, "0 failed") {
+		t.Errorf("second import:\n%s", r.Stdout)
+	}
+}
+
+// A bundle whose archive was damaged is refused by the verification, and
+// nothing is pruned.
+func TestMigrateCorruptBundle(t *testing.T) {
+	t.Parallel()
+	cfg := t.TempDir()
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	manifest := `{"version":1,"source":"x","sourceStore":"classic","archive":"images.tar","items":[{"name":"xbuild-test/never:1","imageID":"sha256:00","diffIDs":["sha256:00"],"config":{}}]}`
+	if err := os.WriteFile(filepath.Join(bundle, "manifest.json"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "images.tar"), []byte("this is not a tar archive"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := xb(t, cfg, []string{"store", "migrate", "--from", os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"), "--to", os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"),
+		"--bundle", bundle, "--step", "import", "--prune-source", "--yes"})
+	if r.Code != 1 || !strings.Contains(r.Stderr, "nothing was pruned") {
+		t.Errorf("import of a corrupt bundle: %s", r)
+	}
+}
+
+// In place: the classic engine is switched to the containerd store and back
+// (daemon.json and a restart through hack/env), its images moving each way.
+// Not parallel: the engine restarts twice.
+func TestMigrateInPlace(t *testing.T) {
+	classic := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")
+	sock := strings.TrimPrefix(classic, "unix://")
+	daemonJSON := filepath.Join(filepath.Dir(sock), "daemon.json")
+	restart := filepath.Join(repoRoot, "hack", "env") + " restart docker-classic"
+	t.Cleanup(func() {
+		// Whatever happened, leave the engine on the classic store.
+		data, _ := os.ReadFile(daemonJSON)
+		if strings.Contains(string(data), `"containerd-snapshotter": true`) {
+			_ = os.WriteFile(daemonJSON, []byte(strings.Replace(string(data), `"containerd-snapshotter": true`, `"containerd-snapshotter": false`, 1)), 0o644)
+			_ = exec.Command("sh", "-c", restart).Run()
+		}
+	})
+	tag := uniqueTag(t, "inplace")
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nENV WHERE=moved\nCMD [\"sh\", \"-c\", \"echo $WHERE\"]\n"})
+	mustXB(t, t.TempDir(), []string{"build", "--platform", "linux/amd64", "--load", "-t", tag, dir}, withDockerHost(classic))
+	cfg := t.TempDir()
+	for _, to := range []string{"containerd", "classic"} {
+		bundle := filepath.Join(t.TempDir(), "bundle-"+to)
+		r := mustXB(t, cfg, []string{"store", "migrate", "--to", to, "--bundle", bundle,
+			"--daemon-json", daemonJSON, "--restart-cmd", restart}, withDockerHost(classic))
+		if !strings.Contains(r.Stdout, "0 failed") {
+			t.Fatalf("migrate --to %s:\n%s", to, r)
+		}
+		api := engine(t, classic)
+		st := mustXB(t, cfg, []string{"store", "status", "--engine", classic})
+		if !strings.Contains(squeeze(st.Stdout), to+" active") {
+			t.Errorf("after migrate --to %s, status:\n%s", to, st.Stdout)
+		}
+		if got := runImage(t, api, tag, "linux/amd64"); !strings.Contains(got, "moved") {
+			t.Errorf("after migrate --to %s, %s printed %q", to, tag, got)
+		}
+	}
+}
