@@ -125,26 +125,55 @@ CMD ["sh", "-c", "echo $GREETING; cat /v"]
 	}
 }
 
-// A bundle whose archive was damaged is refused by the verification, and
-// nothing is pruned.
+// A bundle with a damaged layer blob is refused by the import's checks,
+// with a clear error, and nothing is pruned. Not parallel: it exports the
+// classic engine's images.
 func TestMigrateCorruptBundle(t *testing.T) {
-	t.Parallel()
+	classic, ctd := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"), os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	tag := uniqueTag(t, "corrupt")
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nRUN head -c 3000000 /dev/urandom > /blob\n"})
+	mustXB(t, t.TempDir(), []string{"build", "--platform", "linux/amd64", "--load", "-t", tag, dir}, withDockerHost(classic))
 	cfg := t.TempDir()
 	bundle := filepath.Join(t.TempDir(), "bundle")
-	if err := os.MkdirAll(bundle, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	manifest := `{"version":1,"source":"x","sourceStore":"classic","archive":"images.tar","items":[{"name":"xbuild-test/never:1","imageID":"sha256:00","diffIDs":["sha256:00"],"config":{}}]}`
-	if err := os.WriteFile(filepath.Join(bundle, "manifest.json"), []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bundle, "images.tar"), []byte("this is not a tar archive"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := xb(t, cfg, []string{"store", "migrate", "--from", os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"), "--to", os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"),
-		"--bundle", bundle, "--step", "import", "--prune-source", "--yes"})
+	mustXB(t, cfg, []string{"store", "migrate", "--from", classic, "--to", ctd, "--bundle", bundle, "--step", "export"})
+	corruptLargestEntry(t, filepath.Join(bundle, "images.tar"))
+	r := xb(t, cfg, []string{"store", "migrate", "--from", classic, "--to", ctd, "--bundle", bundle, "--step", "import", "--prune-source", "--yes"})
 	if r.Code != 1 || !strings.Contains(r.Stderr, "nothing was pruned") {
 		t.Errorf("import of a corrupt bundle: %s", r)
+	}
+	if _, err := engine(t, classic).ImageInspect(t.Context(), tag); err != nil {
+		t.Errorf("the source lost %s after a refused import: %v", tag, err)
+	}
+}
+
+// corruptLargestEntry flips bytes in the middle of the archive's largest
+// file, keeping the archive itself readable.
+func corruptLargestEntry(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var best, bestOff int64
+	off := int64(0)
+	hdr := make([]byte, 512)
+	for {
+		if _, err := f.ReadAt(hdr, off); err != nil || hdr[0] == 0 {
+			break
+		}
+		var size int64
+		fmt.Sscanf(strings.TrimRight(string(hdr[124:136]), "\x00 "), "%o", &size)
+		if size > best {
+			best, bestOff = size, off+512
+		}
+		off += 512 + (size+511)/512*512
+	}
+	if best == 0 {
+		t.Fatal("no file in the bundle archive")
+	}
+	if _, err := f.WriteAt([]byte("xbuild-corrupted-this-blob"), bestOff+best/2); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -183,5 +212,65 @@ func TestMigrateInPlace(t *testing.T) {
 		if got := runImage(t, api, tag, "linux/amd64"); !strings.Contains(got, "moved") {
 			t.Errorf("after migrate --to %s, %s printed %q", to, tag, got)
 		}
+	}
+}
+
+// Killed in the middle of export, then of import, a rerun finishes with
+// every item there once. Not parallel: it moves the classic engine's images.
+func TestMigrateSurvivesKill(t *testing.T) {
+	classic, ctd := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"), os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	tag := uniqueTag(t, "killed")
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nRUN head -c 200000000 /dev/urandom > /big\nCMD [\"true\"]\n"})
+	mustXB(t, t.TempDir(), []string{"build", "--platform", "linux/amd64", "--load", "-t", tag, dir}, withDockerHost(classic))
+	cfg := t.TempDir()
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	killDuring := func(step string, wait func() bool) {
+		t.Helper()
+		cmd := exec.Command(xbuildBin, "store", "migrate", "--from", classic, "--to", ctd, "--bundle", bundle, "--step", step)
+		cmd.Env = append(os.Environ(), "XBUILD_CONFIG="+cfg)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for !wait() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	// Export: killed while the archive is being written.
+	killDuring("export", func() bool {
+		st, err := os.Stat(filepath.Join(bundle, "images.tar.partial"))
+		return err == nil && st.Size() > 10<<20
+	})
+	if _, err := os.Stat(filepath.Join(bundle, "manifest.json")); err == nil {
+		t.Errorf("a killed export left a manifest: the bundle would look complete")
+	}
+	mustXB(t, cfg, []string{"store", "migrate", "--from", classic, "--to", ctd, "--bundle", bundle, "--step", "export"})
+	// Import: killed while the engine reads the archive.
+	start := time.Now()
+	killDuring("import", func() bool { return time.Since(start) > 700*time.Millisecond })
+	r := mustXB(t, cfg, []string{"store", "migrate", "--from", classic, "--to", ctd, "--bundle", bundle, "--step", "import"})
+	if !strings.Contains(r.Stdout, "0 failed") || strings.Count(r.Stdout, tag+" ") != 1 {
+		t.Errorf("import after a killed import:\n%s", r.Stdout)
+	}
+	api := engine(t, ctd)
+	imgs, err := api.ImageList(t.Context(), dockerclient.ImageListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, img := range imgs.Items {
+		for _, rt := range img.RepoTags {
+			if rt == tag || rt == "docker.io/"+tag {
+				count++
+			}
+		}
+	}
+	if count != 1 {
+		t.Errorf("%s is named %d times on the target, want once", tag, count)
+	}
+	if got := runImage(t, api, tag, "linux/amd64"); strings.Contains(got, "Error") {
+		t.Errorf("running the moved image: %q", got)
 	}
 }
