@@ -112,7 +112,13 @@ func (l *containerdLoad) name(ctx context.Context, resp map[string]string, step 
 	if len(ps) == 0 {
 		ps = []ocispecs.Platform{platforms.DefaultSpec()}
 	}
-	for _, name := range l.names {
+	names := l.names
+	if len(names) == 0 {
+		// An untagged load is kept the way the Docker Engine keeps
+		// dangling images; without a name the collector would take it.
+		names = []string{"moby-dangling@" + desc.Digest.String()}
+	}
+	for _, name := range names {
 		img := images.Image{Name: name, Target: desc, CreatedAt: time.Now(), UpdatedAt: time.Now()}
 		for _, p := range ps {
 			// Unpack before naming: a name must never point at an image

@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/platforms"
+	dockerclient "github.com/moby/moby/client"
 )
 
 var loadSummary = regexp.MustCompile(`(\d+) of (\d+) blobs already present, sent (\d+) \(`)
@@ -190,4 +191,21 @@ func TestInterruptedLoadKeepsPreviousImage(t *testing.T) {
 	if got := runImage(t, api, tag, "linux/amd64"); !strings.Contains(got, "first") {
 		t.Errorf("the previous image printed %q after an interrupted load", got)
 	}
+}
+
+// An untagged direct load stays in the engine as a dangling image, found
+// by the ID -q prints.
+func TestUntaggedDirectLoad(t *testing.T) {
+	t.Parallel()
+	cfg := remoteBuilder(t)
+	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	r := mustXB(t, cfg, []string{"build", "-q", "--load", "--build-arg", baseArg(), helloContext(t)}, withDockerHost(host))
+	id := strings.TrimSpace(r.Stdout)
+	api := engine(t, host)
+	if _, err := api.ImageInspect(t.Context(), id); err != nil {
+		t.Errorf("the untagged image %s is not in the engine: %v", id, err)
+	}
+	t.Cleanup(func() {
+		_, _ = api.ImageRemove(context.Background(), id, dockerclient.ImageRemoveOptions{Force: true})
+	})
 }
