@@ -211,15 +211,24 @@ func printReport(env *Env, outcomes []imagestore.Outcome) {
 }
 
 func pruneSource(ctx context.Context, env *Env, src engineConn, m *imagestore.Manifest, inPlace, yes bool) error {
+	what := fmt.Sprintf("remove %d migrated items from %s", len(m.Items), src.host)
 	if inPlace {
-		return errors.New("--prune-source frees the old store of another engine only; after an in-place switch, remove the hidden store with `docker system prune -a` after switching back, or delete its folders under the data root (`xbuild store status` lists what remains)")
+		what = fmt.Sprintf("free the %s store %s no longer uses (all %d items verified in the new one)", m.SourceStore, src.host, len(m.Items))
 	}
 	if !yes {
-		fmt.Fprintf(env.Stderr, "remove %d migrated items from %s? [y/N] ", len(m.Items), src.host)
+		fmt.Fprintf(env.Stderr, "%s? [y/N] ", what)
 		line, _ := bufio.NewReader(env.Stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 			return errors.New("pruning not confirmed: nothing removed")
 		}
+	}
+	if inPlace {
+		done, err := imagestore.PruneInactive(ctx, src.api)
+		if err != nil {
+			return fmt.Errorf("freeing the old store: %w", err)
+		}
+		fmt.Fprintln(env.Stdout, done)
+		return nil
 	}
 	if err := imagestore.Prune(ctx, src.api, m); err != nil {
 		return err

@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/moby/moby/api/types/container"
 	dockerclient "github.com/moby/moby/client"
 
@@ -396,4 +399,86 @@ func freeBytes(dir string) (int64, error) {
 			return 0, errors.New("no existing parent folder")
 		}
 	}
+}
+
+// PruneInactive frees the store an in-place switch left behind. The engine
+// must already run on the other store: on the containerd store, the classic
+// store's image and layer folders and the containers made on it are removed
+// from the data root; on the classic store, the images in the engine's
+// containerd namespace are removed and containerd collects their content.
+func PruneInactive(ctx context.Context, api *dockerclient.Client) (string, error) {
+	res, err := api.Info(ctx, dockerclient.InfoOptions{})
+	if err != nil {
+		return "", err
+	}
+	info := res.Info
+	if FromInfo(info) == Containerd {
+		return pruneClassic(info.DockerRootDir)
+	}
+	if info.Containerd == nil {
+		return "", errors.New("the engine did not say where its containerd is")
+	}
+	c, err := client.New(info.Containerd.Address, client.WithDefaultNamespace(info.Containerd.Namespaces.Containers))
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	ctx = namespaces.WithNamespace(ctx, info.Containerd.Namespaces.Containers)
+	imgs, err := c.ImageService().List(ctx)
+	if err != nil {
+		return "", err
+	}
+	for i, img := range imgs {
+		opts := []images.DeleteOpt{}
+		if i == len(imgs)-1 {
+			opts = append(opts, images.SynchronousDelete())
+		}
+		if err := c.ImageService().Delete(ctx, img.Name, opts...); err != nil {
+			return "", fmt.Errorf("removing %s from containerd: %w", img.Name, err)
+		}
+	}
+	return fmt.Sprintf("%d images removed from containerd namespace %s", len(imgs), info.Containerd.Namespaces.Containers), nil
+}
+
+var graphDrivers = []string{"overlay2", "fuse-overlayfs", "btrfs", "zfs", "vfs", "aufs", "devicemapper"}
+
+func pruneClassic(root string) (string, error) {
+	var removed []string
+	cdir := filepath.Join(root, "containers")
+	entries, _ := os.ReadDir(cdir)
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(cdir, e.Name(), "config.v2.json"))
+		if err != nil {
+			continue
+		}
+		var c struct{ Driver string }
+		if json.Unmarshal(data, &c) == nil && slices.Contains(graphDrivers, c.Driver) {
+			if err := os.RemoveAll(filepath.Join(cdir, e.Name())); err != nil {
+				return "", err
+			}
+			removed = append(removed, "container "+e.Name()[:12])
+		}
+	}
+	for _, d := range graphDrivers {
+		for _, p := range []string{filepath.Join(root, "image", d), filepath.Join(root, d)} {
+			if _, err := os.Stat(p); err == nil {
+				if err := os.RemoveAll(p); err != nil {
+					return "", fmt.Errorf("removing %s: %w", p, err)
+				}
+				removed = append(removed, p)
+			}
+		}
+	}
+	// The engine's builder kept its classic-mode state apart, pointing into
+	// the folders just removed; its cache index is shared between modes,
+	// so it goes too (a cache, rebuilt on the next builds).
+	for _, f := range []string{"metadata_v2.db", "snapshots.db", "history.db", "cache.db"} {
+		p := filepath.Join(root, "buildkit", f)
+		if err := os.Remove(p); err == nil {
+			removed = append(removed, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("classic store removed: %s", strings.Join(removed, ", ")), nil
 }

@@ -200,7 +200,7 @@ func TestMigrateInPlace(t *testing.T) {
 	for _, to := range []string{"containerd", "classic"} {
 		bundle := filepath.Join(t.TempDir(), "bundle-"+to)
 		r := mustXB(t, cfg, []string{"store", "migrate", "--to", to, "--bundle", bundle,
-			"--daemon-json", daemonJSON, "--restart-cmd", restart}, withDockerHost(classic))
+			"--daemon-json", daemonJSON, "--restart-cmd", restart, "--prune-source", "--yes"}, withDockerHost(classic))
 		if !strings.Contains(r.Stdout, "0 failed") {
 			t.Fatalf("migrate --to %s:\n%s", to, r)
 		}
@@ -208,6 +208,16 @@ func TestMigrateInPlace(t *testing.T) {
 		st := mustXB(t, cfg, []string{"store", "status", "--engine", classic})
 		if !strings.Contains(squeeze(st.Stdout), to+" active") {
 			t.Errorf("after migrate --to %s, status:\n%s", to, st.Stdout)
+		}
+		// --prune-source freed the store left behind.
+		var old string
+		if to == "containerd" {
+			old = "classic inactive 0 0"
+		} else {
+			old = "containerd inactive 0 0"
+		}
+		if !strings.Contains(squeeze(st.Stdout), old) {
+			t.Errorf("after migrate --to %s --prune-source, the old store still holds something:\n%s", to, st.Stdout)
 		}
 		if got := runImage(t, api, tag, "linux/amd64"); !strings.Contains(got, "moved") {
 			t.Errorf("after migrate --to %s, %s printed %q", to, tag, got)
