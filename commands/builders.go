@@ -187,6 +187,21 @@ func printBuilders(ctx context.Context, w io.Writer, all []*builder.Instance, cu
 	return tw.Flush()
 }
 
+// resolveArg resolves the builder named by the argument, else --builder,
+// else the selected one.
+func resolveArg(ctx context.Context, env *Env, flag string, args []string) (*builder.Resolver, *builder.Instance, error) {
+	name := flag
+	if len(args) == 1 {
+		name = args[0]
+	}
+	r, err := env.resolver()
+	if err != nil {
+		return nil, nil, err
+	}
+	inst, err := r.Resolve(ctx, name)
+	return r, inst, err
+}
+
 func nodeInfo(ctx context.Context, n builder.Node) driver.Info {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -200,15 +215,7 @@ func newInspectCommand(env *Env, builderName *string) *cobra.Command {
 		Short: "Inspect current builder instance",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := *builderName
-			if len(args) == 1 {
-				name = args[0]
-			}
-			r, err := env.resolver()
-			if err != nil {
-				return err
-			}
-			inst, err := r.Resolve(cmd.Context(), name)
+			_, inst, err := resolveArg(cmd.Context(), env, *builderName, args)
 			if err != nil {
 				return err
 			}
@@ -259,15 +266,7 @@ func newRmCommand(env *Env, builderName *string) *cobra.Command {
 		Short: "Remove a builder instance",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := *builderName
-			if len(args) == 1 {
-				name = args[0]
-			}
-			r, err := env.resolver()
-			if err != nil {
-				return err
-			}
-			inst, err := r.Resolve(cmd.Context(), name)
+			r, inst, err := resolveArg(cmd.Context(), env, *builderName, args)
 			if err != nil {
 				return err
 			}

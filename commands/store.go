@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
 	"github.com/xbuild/xbuild/engine"
@@ -83,15 +84,4 @@ func printStoreStatus(w io.Writer, st *imagestore.Status) error {
 	return nil
 }
 
-func humanSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}
+func humanSize(n int64) string { return units.HumanSize(float64(n)) }

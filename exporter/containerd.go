@@ -20,6 +20,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
+	"github.com/docker/go-units"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -107,7 +108,7 @@ func (l *containerdLoad) name(ctx context.Context, resp map[string]string, step 
 		return fmt.Errorf("labelling the loaded image's content: %w", err)
 	}
 	written, bytes := l.store.written()
-	step.Log("%d of %d blobs already present, sent %d (%s)", total-written, total, written, humanBytes(bytes))
+	step.Log("%d of %d blobs already present, sent %d (%s)", total-written, total, written, units.BytesSize(float64(bytes)))
 	ps := l.unpack
 	if len(ps) == 0 {
 		ps = []ocispecs.Platform{platforms.DefaultSpec()}
@@ -285,17 +286,4 @@ func (s *countingStore) summary(ctx context.Context, desc ocispecs.Descriptor) (
 		return 0, fmt.Errorf("checking the loaded image: %w", err)
 	}
 	return len(seen), nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "KMGTPE"[exp])
 }
