@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	dockerclient "github.com/moby/moby/client"
 
@@ -114,6 +115,9 @@ func Export(ctx context.Context, api *dockerclient.Client, source, dir string, o
 				continue
 			}
 			it, err := describe(ctx, api, tag)
+			if cerrdefs.IsNotFound(err) {
+				continue // removed since the listing: nothing to move
+			}
 			if err != nil {
 				return nil, err
 			}

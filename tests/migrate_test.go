@@ -284,3 +284,27 @@ func TestMigrateSurvivesKill(t *testing.T) {
 		t.Errorf("running the moved image: %q", got)
 	}
 }
+
+// The export refuses to start when the bundle's disk is too small.
+func TestMigrateRefusesWithoutSpace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a small tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	ctd := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	tag := uniqueTag(t, "nospace")
+	mustXB(t, t.TempDir(), []string{"build", "--load", "-t", tag, "--build-arg", baseArg(), helloContext(t)}, withDockerHost(ctd))
+	bundle := filepath.Join(dir, "bundle")
+	for _, extra := range [][]string{{"--dry-run"}, nil} {
+		r := xb(t, t.TempDir(), append([]string{"store", "migrate", "--from", ctd, "--to", os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"),
+			"--bundle", bundle, "--step", "export"}, extra...))
+		if r.Code != 1 || !strings.Contains(r.Stderr, "not enough free disk space for the bundle") {
+			t.Errorf("export %v onto a 64k disk: %s", extra, r)
+		}
+	}
+	if _, err := os.Stat(bundle); err == nil {
+		t.Errorf("a refused export wrote %s", bundle)
+	}
+}
