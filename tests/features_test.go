@@ -3,7 +3,10 @@ package tests
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // writeContext makes a build context from name -> content.
@@ -167,5 +172,33 @@ func TestCacheToAndFrom(t *testing.T) {
 	r := mustXB(t, cfg, []string{"build", "--cache-from", "type=local,src=" + cache, "--build-arg", baseArg(), "--progress=plain", helloContext(t)})
 	if !strings.Contains(r.Stderr, "importing cache manifest") {
 		t.Errorf("--cache-from did not import the cache:\n%s", r.Stderr)
+	}
+}
+
+// --ssh forwards an agent made from a key file into RUN --mount=type=ssh.
+func TestSSHForwarding(t *testing.T) {
+	t.Parallel()
+	cfg := remoteBuilder(t)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	df := "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo ssh-ok > /ssh\n"
+	out := filepath.Join(t.TempDir(), "out")
+	mustXB(t, cfg, []string{"build", "--ssh", "default=" + key, "-o", out, writeContext(t, map[string]string{"Dockerfile": df})})
+	if got, _ := os.ReadFile(filepath.Join(out, "ssh")); !strings.Contains(string(got), "ssh-ok") {
+		t.Errorf("no agent socket in the build: /ssh = %q", got)
+	}
+	r := xb(t, cfg, []string{"build", "--ssh", "default=/no/such/key", "-o", out, writeContext(t, map[string]string{"Dockerfile": df})})
+	if r.Code != 1 || !strings.Contains(r.Stderr, "ssh") {
+		t.Errorf("--ssh with a missing key: %s", r)
 	}
 }
