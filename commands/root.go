@@ -77,6 +77,7 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 		newVersionCommand(env),
 		newActionCommand(env),
 		newStoreCommand(env),
+		newImagetoolsCommand(env),
 	)
 	return root
 }

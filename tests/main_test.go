@@ -13,6 +13,7 @@ import (
 	"time"
 
 	dockerclient "github.com/moby/moby/client"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // envVars are what `hack/env print` exports.
@@ -189,3 +190,7 @@ func helloContext(t *testing.T) string {
 }
 
 func baseArg() string { return "BASE=" + os.Getenv("XBUILD_TEST_BASE_IMAGE") }
+
+var dockerRemoveForce = dockerclient.ImageRemoveOptions{Force: true, PruneChildren: true}
+
+func digestOf(s string) digest.Digest { return digest.Digest(s) }

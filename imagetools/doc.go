@@ -1,0 +1,6 @@
+// Package imagetools reads images as they are stored, in a registry or in
+// an engine's containerd store: the index, each platform's manifest and
+// configuration, and the attestations BuildKit attached (provenance, SBOM),
+// matched to the platform manifest they describe rather than shown as
+// platforms of their own.
+package imagetools

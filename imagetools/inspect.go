@@ -1,0 +1,276 @@
+package imagetools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/platforms"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Annotations BuildKit puts on attestation manifests in an index.
+const (
+	refTypeAnnotation   = "vnd.docker.reference.type"
+	refDigestAnnotation = "vnd.docker.reference.digest"
+	predicateAnnotation = "in-toto.io/predicate-type"
+	attestationManifest = "attestation-manifest"
+)
+
+// Result is an inspected image.
+type Result struct {
+	Name       string                 `json:"name"`
+	Manifest   ocispecs.Descriptor    `json:"manifest"`
+	Raw        json.RawMessage        `json:"-"`
+	Platforms  []*Platform            `json:"platforms"`
+	Provenance map[string]*Provenance `json:"provenance,omitempty"`
+	SBOM       map[string]*SBOM       `json:"sbom,omitempty"`
+}
+
+// Platform is one platform's image.
+type Platform struct {
+	Platform string              `json:"platform"`
+	Manifest ocispecs.Descriptor `json:"manifest"`
+	Config   ocispecs.Image      `json:"config"`
+	// Attestations is the attestation manifest describing this image.
+	Attestations *ocispecs.Descriptor `json:"attestations,omitempty"`
+}
+
+// Provenance is the summary of a SLSA provenance predicate, with the
+// predicate itself.
+type Provenance struct {
+	PredicateType string            `json:"predicateType"`
+	Builder       string            `json:"builder,omitempty"`
+	BuildArgs     map[string]string `json:"buildArgs,omitempty"`
+	Source        string            `json:"source,omitempty"`
+	Materials     []string          `json:"materials,omitempty"`
+	Predicate     json.RawMessage   `json:"predicate"`
+}
+
+// SBOM is the summary of an SPDX document.
+type SBOM struct {
+	Packages []Package `json:"packages"`
+}
+
+// Package is one SBOM package.
+type Package struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+}
+
+// Inspect reads ref from src: the index (or single manifest), each
+// platform's manifest and configuration, and the attestations.
+func Inspect(ctx context.Context, src Source, ref string) (*Result, error) {
+	name, root, err := src.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := src.Fetch(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Name: name, Manifest: root, Raw: raw}
+	var manifests []ocispecs.Descriptor
+	if images.IsIndexType(root.MediaType) {
+		var idx ocispecs.Index
+		if err := json.Unmarshal(raw, &idx); err != nil {
+			return nil, fmt.Errorf("reading the index of %s: %w", name, err)
+		}
+		manifests = idx.Manifests
+	} else {
+		manifests = []ocispecs.Descriptor{root}
+	}
+	attests := map[string]ocispecs.Descriptor{}
+	for _, m := range manifests {
+		if m.Annotations[refTypeAnnotation] == attestationManifest {
+			attests[m.Annotations[refDigestAnnotation]] = m
+			continue
+		}
+		p, err := readPlatform(ctx, src, m)
+		if err != nil {
+			return nil, err
+		}
+		res.Platforms = append(res.Platforms, p)
+	}
+	sort.Slice(res.Platforms, func(i, j int) bool { return res.Platforms[i].Platform < res.Platforms[j].Platform })
+	for _, p := range res.Platforms {
+		a, ok := attests[p.Manifest.Digest.String()]
+		if !ok {
+			continue
+		}
+		p.Attestations = &a
+		if err := readAttestations(ctx, src, res, p, a); err != nil {
+			return nil, fmt.Errorf("reading the attestations of %s: %w", p.Platform, err)
+		}
+	}
+	return res, nil
+}
+
+func readPlatform(ctx context.Context, src Source, desc ocispecs.Descriptor) (*Platform, error) {
+	data, err := src.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	var m ocispecs.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("reading manifest %s: %w", desc.Digest, err)
+	}
+	cfgData, err := src.Fetch(ctx, m.Config)
+	if err != nil {
+		return nil, err
+	}
+	p := &Platform{Manifest: desc}
+	if err := json.Unmarshal(cfgData, &p.Config); err != nil {
+		return nil, fmt.Errorf("reading config %s: %w", m.Config.Digest, err)
+	}
+	pl := p.Config.Platform
+	if desc.Platform != nil {
+		pl = *desc.Platform
+	}
+	p.Platform = platforms.Format(pl)
+	return p, nil
+}
+
+func readAttestations(ctx context.Context, src Source, res *Result, p *Platform, desc ocispecs.Descriptor) error {
+	data, err := src.Fetch(ctx, desc)
+	if err != nil {
+		return err
+	}
+	var m ocispecs.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("reading attestation manifest %s: %w", desc.Digest, err)
+	}
+	for _, l := range m.Layers {
+		pt := l.Annotations[predicateAnnotation]
+		switch {
+		case strings.HasPrefix(pt, "https://slsa.dev/provenance/"):
+			stmt, err := fetchStatement(ctx, src, l)
+			if err != nil {
+				return err
+			}
+			prov, err := parseProvenance(pt, stmt)
+			if err != nil {
+				return err
+			}
+			if res.Provenance == nil {
+				res.Provenance = map[string]*Provenance{}
+			}
+			res.Provenance[p.Platform] = prov
+		case strings.HasPrefix(pt, "https://spdx.dev/Document"):
+			stmt, err := fetchStatement(ctx, src, l)
+			if err != nil {
+				return err
+			}
+			sbom, err := parseSPDX(stmt)
+			if err != nil {
+				return err
+			}
+			if res.SBOM == nil {
+				res.SBOM = map[string]*SBOM{}
+			}
+			res.SBOM[p.Platform] = sbom
+		}
+	}
+	return nil
+}
+
+// fetchStatement reads an in-toto statement and returns its predicate.
+func fetchStatement(ctx context.Context, src Source, desc ocispecs.Descriptor) (json.RawMessage, error) {
+	data, err := src.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	var stmt struct {
+		Predicate json.RawMessage `json:"predicate"`
+	}
+	if err := json.Unmarshal(data, &stmt); err != nil || len(stmt.Predicate) == 0 {
+		return nil, fmt.Errorf("attestation %s is not an in-toto statement", desc.Digest)
+	}
+	return stmt.Predicate, nil
+}
+
+func parseProvenance(predicateType string, pred json.RawMessage) (*Provenance, error) {
+	var v02 struct {
+		Builder    struct{ ID string } `json:"builder"`
+		Invocation struct {
+			ConfigSource struct {
+				URI        string `json:"uri"`
+				EntryPoint string `json:"entryPoint"`
+			} `json:"configSource"`
+			Parameters struct {
+				Args map[string]string `json:"args"`
+			} `json:"parameters"`
+		} `json:"invocation"`
+		Materials []struct{ URI string } `json:"materials"`
+		// SLSA v1 names the same things differently.
+		BuildDefinition struct {
+			ExternalParameters struct {
+				ConfigSource struct {
+					URI  string `json:"uri"`
+					Path string `json:"path"`
+				} `json:"configSource"`
+				Request struct {
+					Args map[string]string `json:"args"`
+				} `json:"request"`
+			} `json:"externalParameters"`
+			ResolvedDependencies []struct{ URI string } `json:"resolvedDependencies"`
+		} `json:"buildDefinition"`
+		RunDetails struct {
+			Builder struct{ ID string } `json:"builder"`
+		} `json:"runDetails"`
+	}
+	if err := json.Unmarshal(pred, &v02); err != nil {
+		return nil, fmt.Errorf("reading provenance: %w", err)
+	}
+	p := &Provenance{PredicateType: predicateType, Predicate: pred, BuildArgs: map[string]string{}}
+	p.Builder = firstNonEmpty(v02.Builder.ID, v02.RunDetails.Builder.ID)
+	args := v02.Invocation.Parameters.Args
+	if len(args) == 0 {
+		args = v02.BuildDefinition.ExternalParameters.Request.Args
+	}
+	for k, v := range args {
+		if name, ok := strings.CutPrefix(k, "build-arg:"); ok {
+			p.BuildArgs[name] = v
+		}
+	}
+	p.Source = firstNonEmpty(v02.Invocation.ConfigSource.EntryPoint, v02.BuildDefinition.ExternalParameters.ConfigSource.Path)
+	if uri := firstNonEmpty(v02.Invocation.ConfigSource.URI, v02.BuildDefinition.ExternalParameters.ConfigSource.URI); uri != "" {
+		p.Source = strings.TrimSpace(uri + " " + p.Source)
+	}
+	for _, m := range v02.Materials {
+		p.Materials = append(p.Materials, m.URI)
+	}
+	for _, m := range v02.BuildDefinition.ResolvedDependencies {
+		p.Materials = append(p.Materials, m.URI)
+	}
+	return p, nil
+}
+
+func parseSPDX(pred json.RawMessage) (*SBOM, error) {
+	var doc struct {
+		Packages []struct {
+			Name        string `json:"name"`
+			VersionInfo string `json:"versionInfo"`
+		} `json:"packages"`
+	}
+	if err := json.Unmarshal(pred, &doc); err != nil {
+		return nil, fmt.Errorf("reading SBOM: %w", err)
+	}
+	s := &SBOM{}
+	for _, p := range doc.Packages {
+		s.Packages = append(s.Packages, Package{Name: p.Name, Version: p.VersionInfo})
+	}
+	return s, nil
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
