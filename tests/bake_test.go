@@ -82,7 +82,8 @@ func TestBakePrintResolvesEveryFeature(t *testing.T) {
 
 func TestBakeSetOverrides(t *testing.T) {
 	t.Parallel()
-	p := bakePrint(t, []string{"-f", testdata("features.hcl"), "--set", "*.platform=linux/arm64", "--set", "app.tags+=extra/app:1", "--set", "m-*.args.ITEM=set", "app", "matrixed"})
+	p := bakePrint(t, []string{"-f", testdata("features.hcl"), "--set", "*.platform=linux/arm64", "--set", "app.tags+=extra/app:1", "--set", "m-*.args.ITEM=set",
+		"--set", "app.output=type=local,dest=out/app", "app", "matrixed"})
 	for name, tgt := range p.Target {
 		if name == "base" {
 			continue
@@ -95,6 +96,9 @@ func TestBakeSetOverrides(t *testing.T) {
 	tags, _ := json.Marshal(p.Target["app"]["tags"])
 	if string(tags) != `["r.example/app:dev","extra/app:1"]` {
 		t.Errorf("app.tags = %s after +=", tags)
+	}
+	if out, _ := json.Marshal(p.Target["app"]["output"]); string(out) != `[{"dest":"out/app","type":"local"}]` {
+		t.Errorf("app.output = %s after --set", out)
 	}
 	if args, _ := p.Target["m-two"]["args"].(map[string]any); args["ITEM"] != "set" {
 		t.Errorf("m-two.args = %v after wildcard --set", args)

@@ -62,7 +62,10 @@ func Load(ctx context.Context, opts LoadOptions) (*Definition, error) {
 	if len(targets) == 0 {
 		targets = []string{"default"}
 	}
-	tgts, grps, err := bxbake.ReadTargets(ctx, files, targets, opts.Overrides, defaults(), opts.Vars, nil)
+	// The entitlement record collects the paths a bake reads and writes, for
+	// buildx's approval prompt; xbuild has no such prompt, but overrides of
+	// outputs write into it and need one.
+	tgts, grps, err := bxbake.ReadTargets(ctx, files, targets, opts.Overrides, defaults(), opts.Vars, &bxbake.EntitlementConf{})
 	if err != nil {
 		return nil, err
 	}
