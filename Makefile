@@ -23,6 +23,7 @@ demo: build
 test: build
 	hack/env up
 	$(GO) vet ./...
+	cd hack/sbom-generator && $(GO) vet ./scan && $(GO) test -count=1 ./scan
 	eval "$$(hack/env print)" && XBUILD_BIN=$(BIN) $(GO) test -count=1 -timeout 35m ./...
 
 unit:
