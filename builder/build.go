@@ -25,6 +25,9 @@ type BuildOptions struct {
 	Progress io.Writer
 	// Stdout receives outputs with dest "-".
 	Stdout io.Writer
+	// MetadataProvenance is how much provenance goes into the results'
+	// metadata; empty or disabled fetches none (no metadata file asked).
+	MetadataProvenance MetadataProvenance
 }
 
 // Result is what a finished build produced.

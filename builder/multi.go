@@ -49,7 +49,7 @@ func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOption
 	}
 	plans := map[string]*Plan{}
 	for _, j := range jobs {
-		p, err := plan(j.Req, info.Capabilities)
+		p, err := plan(j.Req, info.Capabilities, inst.SBOMGenerator, inst.SBOMGeneratorFrom)
 		if err != nil {
 			return nil, err
 		}
@@ -255,7 +255,16 @@ func buildJob(ctx context.Context, inst *Instance, node Node, c *bkclient.Client
 		sc := newStatsCollector()
 		resp, err := solveOne(ctx, c, so, ex, d, sc)
 		if err != nil {
-			return nil, err
+			return nil, sbomGeneratorError(err, p)
+		}
+		if m := opts.MetadataProvenance; m != "" && m != MetadataProvenanceDisabled {
+			// The image is out already: a record that cannot be read costs
+			// the metadata file its provenance, not the build.
+			st := d.progress().Step("resolving provenance for metadata file")
+			if err := addProvenance(ctx, c, so.Ref, m, resp); err != nil {
+				st.Log("warning: the metadata file has no provenance: %v", err)
+			}
+			st.Done(nil)
 		}
 		if res, err = finalize(inst, node, so, resp, j.Req, p); err != nil {
 			return nil, err

@@ -39,11 +39,16 @@ type Plan struct {
 	Outputs []exporter.Output
 	// Destination is where the node's exports go.
 	Destination exporter.Destination
+	// SBOMGenerator is the generator image an SBOM attestation runs, and
+	// SBOMGeneratorFrom where that choice came from; empty without SBOM.
+	SBOMGenerator     string
+	SBOMGeneratorFrom string
 }
 
 // plan applies the image-store rules to a request for a node with the
-// given capabilities. It is the only place those rules live.
-func plan(req *Request, caps driver.Capabilities) (*Plan, error) {
+// given capabilities. It is the only place those rules live. sbomGenerator
+// is the builder's default SBOM generator (from: where it was set).
+func plan(req *Request, caps driver.Capabilities, sbomGenerator, sbomGeneratorFrom string) (*Plan, error) {
 	multi := len(req.Platforms) > 1
 	explicitAttests := false
 	for _, v := range req.Attests {
@@ -104,9 +109,18 @@ func plan(req *Request, caps driver.Capabilities) (*Plan, error) {
 		p.Destination.Containerd = imagestore.Location{}
 	}
 	for k, v := range req.Attests {
-		if !v.Off {
-			p.Attests["attest:"+k] = v.Params
+		if v.Off {
+			continue
 		}
+		params := v.Params
+		if k == "sbom" {
+			var err error
+			params, p.SBOMGenerator, p.SBOMGeneratorFrom, err = sbomParams(params, sbomGenerator, sbomGeneratorFrom)
+			if err != nil {
+				return nil, &RejectedError{err}
+			}
+		}
+		p.Attests["attest:"+k] = params
 	}
 	_, provenanceSet := req.Attests["provenance"]
 	// Default provenance follows buildx, except where it would turn a

@@ -50,7 +50,7 @@ func TestPlan(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := plan(&tt.req, tt.caps)
+			p, err := plan(&tt.req, tt.caps, "", "")
 			if tt.wantErr != nil || tt.errHas != "" {
 				var rej *RejectedError
 				if !errors.As(err, &rej) {

@@ -29,6 +29,25 @@ type Instance struct {
 	// FromContext: the builder stands for a Docker context and is not in
 	// the store.
 	FromContext bool
+	// SBOMGenerator is the image that makes SBOMs when --sbom names none:
+	// XBUILD_SBOM_GENERATOR, else the builder's own; empty leaves the
+	// choice to BuildKit.
+	SBOMGenerator string
+	// SBOMGeneratorFrom says where SBOMGenerator came from, for messages.
+	SBOMGeneratorFrom string
+}
+
+// sbomGeneratorEnv overrides every builder's SBOM generator, as the other
+// XBUILD_* variables override the builder state.
+const sbomGeneratorEnv = "XBUILD_SBOM_GENERATOR"
+
+func (r *Resolver) setSBOMGenerator(inst *Instance, own string) {
+	switch v := r.Getenv(sbomGeneratorEnv); {
+	case v != "":
+		inst.SBOMGenerator, inst.SBOMGeneratorFrom = v, sbomGeneratorEnv
+	case own != "":
+		inst.SBOMGenerator, inst.SBOMGeneratorFrom = own, "builder "+inst.Name
+	}
 }
 
 // Node is one node of an instance.
@@ -111,6 +130,7 @@ func (r *Resolver) fromStore(ctx context.Context, b *store.Builder) (*Instance, 
 		}
 		inst.Nodes = append(inst.Nodes, Node{Name: n.Name, Endpoint: n.Endpoint, Driver: d})
 	}
+	r.setSBOMGenerator(inst, b.SBOMGenerator)
 	if len(inst.Nodes) == 0 {
 		return nil, fmt.Errorf("builder %q has no nodes: remove it with `xbuild rm %s` and create it again", b.Name, b.Name)
 	}
@@ -137,10 +157,12 @@ func (r *Resolver) fromContext(ctx context.Context, name string) (*Instance, err
 	if err != nil {
 		return nil, err
 	}
-	return &Instance{
+	inst := &Instance{
 		Name: name, Driver: DefaultDriver, FromContext: true,
 		Nodes: []Node{{Name: name, Endpoint: ep.Host, Driver: d}},
-	}, nil
+	}
+	r.setSBOMGenerator(inst, "")
+	return inst, nil
 }
 
 // All lists every builder: those of the store, then the Docker contexts'.

@@ -140,7 +140,7 @@ func runAction(ctx context.Context, env *Env) error {
 	if err := defaultActionProvenance(ctx, env, in, builderName, jobs); err != nil {
 		return err
 	}
-	results, err := runJobs(ctx, env, builderName, jobs, "plain")
+	results, err := runJobs(ctx, env, builderName, jobs, "plain", true)
 	if err != nil {
 		var te *builder.TargetError
 		if !bakeMode && errors.As(err, &te) {

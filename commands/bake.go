@@ -129,7 +129,7 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 	if err != nil {
 		return err
 	}
-	results, err := runJobs(ctx, env, builderName, jobs, mode)
+	results, err := runJobs(ctx, env, builderName, jobs, mode, o.metadataFile != "")
 	if err != nil {
 		return err
 	}

@@ -99,7 +99,7 @@ func runBuild(ctx context.Context, env *Env, builderName, contextArg string, o *
 	if err != nil {
 		return err
 	}
-	results, err := runJobs(ctx, env, builderName, []*builder.Job{{Name: "default", Req: req}}, mode)
+	results, err := runJobs(ctx, env, builderName, []*builder.Job{{Name: "default", Req: req}}, mode, o.metadataFile != "")
 	var te *builder.TargetError
 	if errors.As(err, &te) {
 		return te.Err // one target: its name says nothing

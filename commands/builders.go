@@ -26,6 +26,7 @@ type createOptions struct {
 	platforms  []string
 	use        bool
 	bootstrap  bool
+	sbomGen    string
 }
 
 func newCreateCommand(env *Env) *cobra.Command {
@@ -49,6 +50,7 @@ func newCreateCommand(env *Env) *cobra.Command {
 	f.StringArrayVar(&o.platforms, "platform", nil, "Fixed platforms for current node")
 	f.BoolVar(&o.use, "use", false, "Set the current builder instance")
 	f.BoolVar(&o.bootstrap, "bootstrap", false, "Boot builder after creation")
+	f.StringVar(&o.sbomGen, "sbom-generator", "", "Image that makes SBOMs for this builder when --sbom names no generator")
 	return cmd
 }
 
@@ -76,6 +78,11 @@ func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions)
 	if err != nil {
 		return err
 	}
+	if o.sbomGen != "" {
+		if err := builder.ValidateSBOMGenerator(o.sbomGen); err != nil {
+			return fmt.Errorf("--sbom-generator: %w", err)
+		}
+	}
 	plats, err := parsePlatforms(o.platforms)
 	if err != nil {
 		return err
@@ -95,7 +102,8 @@ func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions)
 	}
 	b := &store.Builder{
 		Name: o.name, Driver: drv, Created: time.Now().UTC(),
-		Nodes: []store.Node{{Name: o.name + "0", Endpoint: endpoint, DriverOpts: opts, Platforms: formatPlatforms(plats)}},
+		Nodes:         []store.Node{{Name: o.name + "0", Endpoint: endpoint, DriverOpts: opts, Platforms: formatPlatforms(plats)}},
+		SBOMGenerator: o.sbomGen,
 	}
 	if err := r.Store.Update(func(tx *store.Txn) error { return tx.Create(b) }); err != nil {
 		if errors.Is(err, store.ErrExists) {
@@ -237,6 +245,9 @@ func printInspect(ctx context.Context, w io.Writer, inst *builder.Instance) erro
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	fmt.Fprintf(tw, "Name:\t%s\n", inst.Name)
 	fmt.Fprintf(tw, "Driver:\t%s\n", inst.Driver)
+	if inst.SBOMGenerator != "" {
+		fmt.Fprintf(tw, "SBOM generator:\t%s (from %s)\n", inst.SBOMGenerator, inst.SBOMGeneratorFrom)
+	}
 	for _, n := range inst.Nodes {
 		info := nodeInfo(ctx, n)
 		fmt.Fprintln(tw)

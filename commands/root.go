@@ -85,7 +85,15 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 // runJobs resolves the builder and runs jobs on it. A build the planner
 // refused before any work shows the empty display buildx users know, then
 // the reason.
-func runJobs(ctx context.Context, env *Env, builderName string, jobs []*builder.Job, mode progressui.DisplayMode) (map[string]*builder.Result, error) {
+func runJobs(ctx context.Context, env *Env, builderName string, jobs []*builder.Job, mode progressui.DisplayMode, withMetadata bool) (map[string]*builder.Result, error) {
+	opts := builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout}
+	if withMetadata {
+		m, err := builder.MetadataProvenanceFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		opts.MetadataProvenance = m
+	}
 	r, err := env.resolver()
 	if err != nil {
 		return nil, err
@@ -94,7 +102,7 @@ func runJobs(ctx context.Context, env *Env, builderName string, jobs []*builder.
 	if err != nil {
 		return nil, err
 	}
-	res, err := builder.BuildAll(ctx, inst, jobs, builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout})
+	res, err := builder.BuildAll(ctx, inst, jobs, opts)
 	var rejected *builder.RejectedError
 	if errors.As(err, &rejected) && mode != progressui.RawJSONMode {
 		fmt.Fprintln(env.Stderr, "[+] Building 0.0s (0/0)")

@@ -251,7 +251,9 @@ func parseProvenance(predicateType string, pred json.RawMessage) (*Provenance, e
 
 func parseSPDX(pred json.RawMessage) (*SBOM, error) {
 	var doc struct {
-		Packages []struct {
+		Describes []string `json:"documentDescribes"`
+		Packages  []struct {
+			ID          string `json:"SPDXID"`
 			Name        string `json:"name"`
 			VersionInfo string `json:"versionInfo"`
 		} `json:"packages"`
@@ -259,8 +261,17 @@ func parseSPDX(pred json.RawMessage) (*SBOM, error) {
 	if err := json.Unmarshal(pred, &doc); err != nil {
 		return nil, fmt.Errorf("reading SBOM: %w", err)
 	}
+	// The package a document describes is the scanned folder itself (syft
+	// names it after the scan path), not something installed in the image.
+	root := map[string]bool{}
+	for _, id := range doc.Describes {
+		root[id] = true
+	}
 	s := &SBOM{}
 	for _, p := range doc.Packages {
+		if root[p.ID] || strings.HasPrefix(p.ID, "SPDXRef-DocumentRoot-") {
+			continue
+		}
 		s.Packages = append(s.Packages, Package{Name: p.Name, Version: p.VersionInfo})
 	}
 	return s, nil

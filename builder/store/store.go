@@ -28,6 +28,9 @@ type Builder struct {
 	Driver  string    `json:"driver"`
 	Nodes   []Node    `json:"nodes"`
 	Created time.Time `json:"created"`
+	// SBOMGenerator is the image that makes SBOMs for this builder's
+	// builds when --sbom names none.
+	SBOMGenerator string `json:"sbomGenerator,omitempty"`
 }
 
 // ErrNotFound is returned for a builder name the store does not hold.

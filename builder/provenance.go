@@ -1,0 +1,138 @@
+package builder
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/content/proxy"
+	controlapi "github.com/moby/buildkit/api/services/control"
+	bkclient "github.com/moby/buildkit/client"
+	provenancetypes "github.com/moby/buildkit/solver/llbsolver/provenance/types"
+	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// MetadataProvenance is how much of a build's provenance the metadata file
+// carries under buildx.build.provenance, as buildx users set it with
+// BUILDX_METADATA_PROVENANCE.
+type MetadataProvenance string
+
+const (
+	MetadataProvenanceDisabled MetadataProvenance = "disabled"
+	// MetadataProvenanceMin leaves out the build steps and the timing,
+	// which make the file large and change on every build.
+	MetadataProvenanceMin MetadataProvenance = "min"
+	MetadataProvenanceMax MetadataProvenance = "max"
+)
+
+// MetadataProvenanceFromEnv reads XBUILD_METADATA_PROVENANCE, then
+// BUILDX_METADATA_PROVENANCE; min when neither is set.
+func MetadataProvenanceFromEnv() (MetadataProvenance, error) {
+	for _, name := range []string{"XBUILD_METADATA_PROVENANCE", "BUILDX_METADATA_PROVENANCE"} {
+		v, ok := os.LookupEnv(name)
+		if !ok || v == "" {
+			continue
+		}
+		switch strings.ToLower(v) {
+		case "min", "true", "1":
+			return MetadataProvenanceMin, nil
+		case "max":
+			return MetadataProvenanceMax, nil
+		case "disabled", "false", "0":
+			return MetadataProvenanceDisabled, nil
+		}
+		return "", fmt.Errorf("%s=%s is not valid: use min, max or disabled", name, v)
+	}
+	return MetadataProvenanceMin, nil
+}
+
+// provenanceKey is the metadata key of one platform's provenance; a
+// single-platform build has one without a platform.
+const provenanceKey = "buildx.build.provenance"
+
+// addProvenance reads the provenance BuildKit recorded for the build ref in
+// its build history and adds it to resp, base64 JSON like the exporter's
+// own values, so the metadata file embeds it as JSON.
+func addProvenance(ctx context.Context, c *bkclient.Client, ref string, mode MetadataProvenance, resp *bkclient.SolveResponse) error {
+	stream, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{Ref: ref, EarlyExit: true})
+	if err != nil {
+		return fmt.Errorf("reading the build record: %w", err)
+	}
+	store := proxy.NewContentStore(c.ContentClient())
+	found := map[string]*controlapi.BuildResultInfo{}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading the build record: %w", err)
+		}
+		if ev.Record == nil {
+			continue
+		}
+		for platform, res := range ev.Record.Results {
+			found[provenanceKey+"/"+platform] = res
+		}
+		if len(ev.Record.Results) == 0 && ev.Record.Result != nil {
+			found[provenanceKey] = ev.Record.Result
+		}
+	}
+	for key, res := range found {
+		desc, predicateType, ok := provenanceDescriptor(res)
+		if !ok {
+			continue
+		}
+		dt, err := content.ReadBlob(ctx, store, desc)
+		if err != nil {
+			return fmt.Errorf("reading provenance %s: %w", desc.Digest, err)
+		}
+		v, err := provenanceForMetadata(dt, predicateType, mode)
+		if err != nil {
+			return err
+		}
+		if resp.ExporterResponse == nil {
+			resp.ExporterResponse = map[string]string{}
+		}
+		resp.ExporterResponse[key] = base64.StdEncoding.EncodeToString(v)
+	}
+	return nil
+}
+
+func provenanceDescriptor(res *controlapi.BuildResultInfo) (ocispecs.Descriptor, string, bool) {
+	for _, a := range res.Attestations {
+		pt := a.Annotations["in-toto.io/predicate-type"]
+		if a.MediaType == "application/vnd.in-toto+json" && strings.HasPrefix(pt, "https://slsa.dev/provenance/") {
+			return ocispecs.Descriptor{MediaType: a.MediaType, Digest: digest.Digest(a.Digest), Size: a.Size}, pt, true
+		}
+	}
+	return ocispecs.Descriptor{}, "", false
+}
+
+// provenanceForMetadata gives the predicate in SLSA v0.2 form, the one
+// buildx writes to metadata files and tools reading them expect, whatever
+// version BuildKit attached to the image.
+func provenanceForMetadata(dt []byte, predicateType string, mode MetadataProvenance) ([]byte, error) {
+	var pred *provenancetypes.ProvenancePredicateSLSA02
+	if predicateType == "https://slsa.dev/provenance/v1" {
+		var v1 *provenancetypes.ProvenancePredicateSLSA1
+		if err := json.Unmarshal(dt, &v1); err != nil {
+			return nil, fmt.Errorf("reading provenance: %w", err)
+		}
+		pred = v1.ConvertToSLSA02()
+	} else if err := json.Unmarshal(dt, &pred); err != nil {
+		return nil, fmt.Errorf("reading provenance: %w", err)
+	}
+	if mode == MetadataProvenanceMin {
+		pred.BuildConfig = nil
+		pred.Metadata = nil
+	}
+	return json.Marshal(pred)
+}
