@@ -12,7 +12,10 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/containerd/log"
+	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/config"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/xbuild/xbuild/engine"
@@ -23,7 +26,7 @@ import (
 func newImagetoolsCommand(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "imagetools",
-		Short: "Inspect images in a registry or in the local image store",
+		Short: "Inspect images, and assemble indexes from images in registries",
 	}
 	var raw, local bool
 	var format string
@@ -39,8 +42,110 @@ func newImagetoolsCommand(env *Env) *cobra.Command {
 	f.BoolVar(&raw, "raw", false, "Print the index or manifest as stored")
 	f.BoolVar(&local, "local", false, "Read the image from the local image store (containerd store) instead of its registry")
 	f.StringVar(&format, "format", "", "Go template over the result ({{json .}}, {{json .Provenance}}, {{json .SBOM}})")
-	cmd.AddCommand(inspect)
+	cmd.AddCommand(inspect, newImagetoolsCreateCommand(env))
 	return cmd
+}
+
+type imagetoolsCreateOptions struct {
+	tags        []string
+	annotations []string
+	dryRun      bool
+}
+
+func newImagetoolsCreateCommand(env *Env) *cobra.Command {
+	var o imagetoolsCreateOptions
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] SOURCE [SOURCE...]",
+		Short: "Create an image index from existing images and push it",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImagetoolsCreate(cmd.Context(), env, args, &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.tags, "tag", "t", nil, "Name to push the index under (repeatable)")
+	f.StringArrayVar(&o.annotations, "annotation", nil, "Annotation for the index: KEY=VALUE or index:KEY=VALUE (repeatable)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "Print the index instead of pushing it")
+	return cmd
+}
+
+// runImagetoolsCreate checks every argument and reads every source before
+// it pushes anything.
+func runImagetoolsCreate(ctx context.Context, env *Env, sources []string, o *imagetoolsCreateOptions) error {
+	if len(sources) == 0 {
+		return errors.New("at least one source image is required")
+	}
+	if len(o.tags) == 0 && !o.dryRun {
+		return errors.New("at least one -t/--tag is required (or --dry-run)")
+	}
+	tags := make([]reference.NamedTagged, 0, len(o.tags))
+	for _, t := range o.tags {
+		tag, err := imagetools.ParseTag(t)
+		if err != nil {
+			return err
+		}
+		tags = append(tags, tag)
+	}
+	annotations, err := parseIndexAnnotations(o.annotations)
+	if err != nil {
+		return err
+	}
+	ctx = quietRegistryLog(ctx, env.Stderr)
+	creds := registryCreds(env)
+	inputs := make([]imagetools.Input, len(sources))
+	for i, s := range sources {
+		inputs[i] = imagetools.Input{Ref: s, Source: imagetools.NewRegistry(creds)}
+	}
+	idx, err := imagetools.Assemble(ctx, inputs, imagetools.AssembleOptions{Annotations: annotations})
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		_, err := fmt.Fprintln(env.Stdout, string(idx.Raw))
+		return err
+	}
+	if err := imagetools.Push(ctx, idx, tags, creds); err != nil {
+		return err
+	}
+	for _, t := range tags {
+		fmt.Fprintf(env.Stderr, "pushed %s@%s\n", reference.FamiliarString(t), idx.Desc.Digest)
+	}
+	return nil
+}
+
+// quietRegistryLog keeps containerd's notes on each failed request ("fetch
+// failed after status: 404") off the terminal: the error that follows
+// tells the user once. Warnings still show.
+func quietRegistryLog(ctx context.Context, w io.Writer) context.Context {
+	l := logrus.New()
+	l.SetOutput(w)
+	l.SetLevel(logrus.WarnLevel)
+	return log.WithLogger(ctx, logrus.NewEntry(l))
+}
+
+// parseIndexAnnotations reads --annotation values. Only the index is
+// annotated: annotating a manifest would rewrite a source image.
+func parseIndexAnnotations(values []string) (map[string]string, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(values))
+	for _, v := range values {
+		key, value, ok := strings.Cut(v, "=")
+		if !ok {
+			return nil, fmt.Errorf("invalid --annotation %q: want KEY=VALUE", v)
+		}
+		if kind, k, typed := strings.Cut(key, ":"); typed {
+			if kind != "index" {
+				return nil, fmt.Errorf("invalid --annotation %q: only index annotations can be set on a created index", v)
+			}
+			key = k
+		}
+		if key == "" {
+			return nil, fmt.Errorf("invalid --annotation %q: empty key", v)
+		}
+		out[key] = value
+	}
+	return out, nil
 }
 
 func runImagetoolsInspect(ctx context.Context, env *Env, ref string, raw, local bool, format string) error {
@@ -171,8 +276,15 @@ func printInspection(w io.Writer, res *imagetools.Result) error {
 			}
 		}
 		if s := res.SBOM[p.Platform]; s != nil {
-			fmt.Fprintf(w, "  SBOM:         %d packages\n", len(s.Packages))
+			fmt.Fprintf(w, "  SBOM:         %s\n", plural(len(s.Packages), "package"))
 		}
 	}
 	return nil
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
