@@ -39,11 +39,24 @@ ARG TARGETOS TARGETARCH VERSION=dev
 RUN --mount=type=bind,target=. \
 	--mount=type=cache,target=/go/pkg/mod \
 	--mount=type=cache,target=/root/.cache/go-build \
-	GOOS=$TARGETOS GOARCH=$TARGETARCH go build -ldflags "-s -w -X main.version=${VERSION}" -o /out/xbuild ./cmd/xbuild
+	GOOS=$TARGETOS GOARCH=$TARGETARCH go build -ldflags "-s -w -X main.version=${VERSION}" \
+		-o /out/xbuild-$TARGETOS-$TARGETARCH ./cmd/xbuild && \
+	cd /out && sha256sum xbuild-$TARGETOS-$TARGETARCH >xbuild-$TARGETOS-$TARGETARCH.sha256
 
-# Static xbuild binaries, one folder per platform with a local output.
+# Static xbuild binaries named as release assets (xbuild-OS-ARCH and its
+# .sha256, what the GitHub Action's `version` input downloads); a local
+# output with platform-split=false puts every platform's in one folder.
 FROM scratch AS binaries
-COPY --from=xbuild-build /out/xbuild /xbuild
+COPY --from=xbuild-build /out/ /
+
+# The generator's tests, on the build platform. They share the build's
+# compile cache, so they cost little more than a link.
+FROM golang AS sbom-generator-test
+WORKDIR /src/hack/sbom-generator
+RUN --mount=type=bind,target=/src \
+	--mount=type=cache,target=/go/pkg/mod \
+	--mount=type=cache,target=/root/.cache/go-build \
+	go test ./... && touch /tests-passed
 
 FROM golang AS sbom-generator-build
 ARG TARGETOS TARGETARCH
@@ -52,7 +65,9 @@ RUN --mount=type=bind,target=/src \
 	--mount=type=cache,target=/go/pkg/mod \
 	--mount=type=cache,target=/root/.cache/go-build \
 	GOOS=$TARGETOS GOARCH=$TARGETARCH go build -ldflags "-s -w" -o /out/bin/sbom-generator .
-RUN mkdir -p /out/tmp && chmod 1777 /out/tmp
+# the mount makes the image wait for the tests: no image when they fail
+RUN --mount=type=bind,from=sbom-generator-test,source=/tests-passed,target=/tmp/tests-passed \
+	mkdir -p /out/tmp && chmod 1777 /out/tmp
 
 # The SBOM generator: BuildKit runs it with the rootfs to scan, see
 # hack/sbom-generator. syft writes scratch files under TMPDIR.

@@ -2,10 +2,14 @@
 #
 #   xbuild bake                    release binaries into bin/release and the
 #                                  SBOM generator image
-#   xbuild bake binaries           xbuild for linux/amd64 and linux/arm64
+#   xbuild bake binaries           xbuild-linux-amd64, xbuild-linux-arm64 and
+#                                  their .sha256 files in bin/release
 #   xbuild bake --push sbom-generator
+#   xbuild bake sbom-generator-test  the generator's tests
+#   xbuild bake --push base-image  the tests' busybox (after hack/base-image/build.sh)
 #
-# hack/env up pushes the SBOM generator to the test registry this way.
+# hack/env up pushes the base image and the SBOM generator to the test
+# registry this way.
 variable "REGISTRY" {
   default = "127.0.0.1:5555"
 }
@@ -13,6 +17,11 @@ variable "REGISTRY" {
 # A busybox image with linux/amd64 and linux/arm64; hack/env up pushes one.
 variable "BASE_IMAGE" {
   default = "${REGISTRY}/busybox:latest"
+}
+
+# Where hack/base-image/build.sh left the root filesystems (hack/env's).
+variable "BASE_IMAGE_CONTEXT" {
+  default = "/var/tmp/xbuild-env/base-image/context"
 }
 
 variable "GOPROXY" {
@@ -46,7 +55,15 @@ target "binaries" {
   args = {
     VERSION = VERSION
   }
-  output = ["type=local,dest=bin/release"]
+  output = ["type=local,dest=bin/release,platform-split=false"]
+}
+
+# The generator's unit tests alone (the image target runs them too).
+target "sbom-generator-test" {
+  inherits  = ["_common"]
+  target    = "sbom-generator-test"
+  platforms = []
+  output    = ["type=cacheonly"]
 }
 
 # Implements BuildKit's SBOM scanner protocol with syft (hack/sbom-generator),
@@ -55,4 +72,16 @@ target "sbom-generator" {
   inherits = ["_common"]
   target   = "sbom-generator"
   tags     = ["${REGISTRY}/xbuild/sbom-generator:latest"]
+}
+
+# The tests' base image, which every other target here starts from. It
+# stands in for a public busybox image: a plain index of two platforms.
+target "base-image" {
+  context   = "hack/base-image"
+  contexts  = {
+    rootfs = BASE_IMAGE_CONTEXT
+  }
+  platforms = ["linux/amd64", "linux/arm64"]
+  tags      = [BASE_IMAGE]
+  attest    = ["type=provenance,disabled=true"]
 }

@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,9 +13,9 @@ import (
 	"testing"
 )
 
-// The repository's own docker-bake.hcl resolves to its two targets, both
-// for linux/amd64 and linux/arm64, and its binaries target builds an xbuild
-// that runs. (hack/env up builds and pushes the other target, the SBOM
+// The repository's own docker-bake.hcl resolves to its two default
+// targets, both for linux/amd64 and linux/arm64, and its binaries target
+// builds an xbuild that runs. (hack/env up builds and pushes the other target, the SBOM
 // generator, the same way; TestSBOMAndProvenance uses it.)
 func TestRepositoryBakeFile(t *testing.T) {
 	t.Parallel()
@@ -34,15 +36,15 @@ func TestRepositoryBakeFile(t *testing.T) {
 	if got := def.Group["default"].Targets; !slices.Equal(got, []string{"binaries", "sbom-generator"}) {
 		t.Errorf("default group = %v", got)
 	}
-	for name, tgt := range def.Target {
-		if !slices.Equal(tgt.Platforms, []string{"linux/amd64", "linux/arm64"}) {
-			t.Errorf("target %s platforms = %v", name, tgt.Platforms)
+	for _, name := range []string{"binaries", "sbom-generator"} {
+		if got := def.Target[name].Platforms; !slices.Equal(got, []string{"linux/amd64", "linux/arm64"}) {
+			t.Errorf("target %s platforms = %v", name, got)
 		}
 	}
 	if got := def.Target["sbom-generator"].Tags; !slices.Equal(got, []string{"example.test:5000/xbuild/sbom-generator:latest"}) {
 		t.Errorf("sbom-generator tags = %v, want the REGISTRY variable honoured", got)
 	}
-	if out := def.Target["binaries"].Output; len(out) != 1 || out[0]["type"] != "local" || out[0]["dest"] != "bin/release" {
+	if out := def.Target["binaries"].Output; len(out) != 1 || out[0]["type"] != "local" || out[0]["dest"] != "bin/release" || out[0]["platform-split"] != "false" {
 		t.Errorf("binaries output = %v", out)
 	}
 
@@ -55,9 +57,21 @@ func TestRepositoryBakeFile(t *testing.T) {
 		"--set", "binaries.output=type=local,dest=" + dest,
 		"--set", "binaries.args.VERSION=v0.0.0-repo-bake"},
 		withDir(repoRoot), withEnv("GOPROXY="+goProxyURL(t), "BASE_IMAGE="+os.Getenv("XBUILD_TEST_BASE_IMAGE")))
-	out, err := exec.Command(filepath.Join(dest, "xbuild"), "version").CombinedOutput()
+	asset := "xbuild-linux-" + runtime.GOARCH
+	out, err := exec.Command(filepath.Join(dest, asset), "version").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "v0.0.0-repo-bake") {
 		t.Errorf("the built xbuild version: %v\n%s", err, out)
+	}
+	sum, err := os.ReadFile(filepath.Join(dest, asset+".sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dest, asset))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%x  %s\n", sha256.Sum256(data), asset); string(sum) != want {
+		t.Errorf("%s.sha256 = %q, want %q", asset, sum, want)
 	}
 }
 

@@ -1,23 +1,19 @@
 #!/usr/bin/env bash
-# Builds the tests' base image, a multi-platform (linux/amd64, linux/arm64) OCI
-# image index made of Debian's busybox-static, and pushes it to a registry.
-# Called by hack/env up; can be run alone against any buildkitd.
+# Prepares the tests' base image: Debian's busybox-static for linux/amd64 and
+# linux/arm64, unpacked into one root filesystem per architecture
+# (WORKDIR/context/rootfs-ARCH). The repository's docker-bake.hcl builds the
+# image from them (target base-image, BASE_IMAGE_CONTEXT=WORKDIR/context);
+# hack/env up does both and pushes it.
 #
-# usage: hack/base-image/build.sh WORKDIR BUILDKIT_ADDR IMAGE
-#   WORKDIR        where the debs, the extracted packages and the build context go
-#   BUILDKIT_ADDR  buildkitd address for buildctl (unix:///...)
-#   IMAGE          name to push, e.g. 127.0.0.1:5555/busybox:latest (pushed over
-#                  plain http: the registry is expected to be a local one)
-# BUILDCTL (env) is the buildctl binary to use (default: buildctl in PATH).
+# usage: hack/base-image/build.sh WORKDIR
+#   WORKDIR  where the debs, the extracted packages and the root filesystems go
 #
 # Needs root (apt-get download for a foreign architecture needs arm64 added to
 # dpkg's architectures and apt's lists fetched).
 set -euo pipefail
 
-[ $# -eq 3 ] || { sed -n '5,11s/^# \{0,1\}//p' "$0" >&2; exit 2; }
-here=$(cd "$(dirname "$0")" && pwd)
-work=$1 addr=$2 image=$3
-buildctl=${BUILDCTL:-buildctl}
+[ $# -eq 1 ] || { sed -n '8,9s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+work=$1
 arches=(amd64 arm64)
 host_arch=$(dpkg --print-architecture)
 
@@ -85,16 +81,3 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$key" ]; then
 	echo "$key" >"$stamp"
 	log "rootfs ready in $ctx ($(wc -l <<<"$applets") applets)"
 fi
-
-# 3. build and push one image index for all the architectures
-platforms=$(printf 'linux/%s,' "${arches[@]}")
-platforms=${platforms%,}
-log "building $image for $platforms"
-"$buildctl" --addr "$addr" build \
-	--progress plain \
-	--frontend dockerfile.v0 \
-	--local context="$ctx" \
-	--local dockerfile="$here" \
-	--opt filename=Dockerfile \
-	--opt platform="$platforms" \
-	--output "type=image,name=$image,push=true,registry.insecure=true,oci-mediatypes=true"
