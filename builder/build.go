@@ -28,6 +28,10 @@ type BuildOptions struct {
 	// MetadataProvenance is how much provenance goes into the results'
 	// metadata; empty or disabled fetches none (no metadata file asked).
 	MetadataProvenance MetadataProvenance
+	// GroupLogs gives each job a display of its own, printed whole between
+	// ::group::/::endgroup:: lines when the job ends, so a GitHub Actions
+	// log folds concurrent targets apart instead of interleaving them.
+	GroupLogs bool
 }
 
 // Result is what a finished build produced.
@@ -120,12 +124,15 @@ type display struct {
 	done chan struct{}
 }
 
-func startDisplay(ctx context.Context, inst *Instance, opts BuildOptions) (*display, error) {
-	out := opts.Progress
-	if out == nil {
-		out = os.Stderr
+func progressOut(opts BuildOptions) io.Writer {
+	if opts.Progress == nil {
+		return os.Stderr
 	}
-	disp, err := progressui.NewDisplay(out, opts.ProgressMode, progressui.WithDesc(
+	return opts.Progress
+}
+
+func startDisplay(ctx context.Context, inst *Instance, opts BuildOptions) (*display, error) {
+	disp, err := progressui.NewDisplay(progressOut(opts), opts.ProgressMode, progressui.WithDesc(
 		fmt.Sprintf("building with %q instance using %s driver", inst.Name, inst.Driver),
 		fmt.Sprintf("%s:%s", inst.Driver, inst.Name)))
 	if err != nil {

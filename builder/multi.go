@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/plugins/content/local"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/identity"
+	"github.com/moby/buildkit/util/progress/progressui"
 
 	"github.com/xbuild/xbuild/exporter"
 )
@@ -35,7 +37,8 @@ func (e *TargetError) Error() string { return fmt.Sprintf("target %s: %v", e.Tar
 func (e *TargetError) Unwrap() error { return e.Err }
 
 // BuildAll runs jobs concurrently on the first node of inst, under one
-// progress display. Every job is planned before any starts, so a job the
+// progress display (with GroupLogs, one per job, each printed whole when
+// the job ends). Every job is planned before any starts, so a job the
 // planner refuses stops them all before work. A job waits for the jobs its
 // named contexts use; the first failure cancels the rest.
 func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOptions) (map[string]*Result, error) {
@@ -60,14 +63,34 @@ func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOption
 		return nil, err
 	}
 	defer c.Close()
-	d, err := startDisplay(ctx, inst, opts)
-	if err != nil {
-		return nil, err
+	// One display for all, or, grouping, one per job into its own buffer.
+	group := opts.GroupLogs && len(jobs) > 1 && opts.ProgressMode == progressui.PlainMode
+	displays := map[string]*display{}
+	logs := map[string]*bytes.Buffer{}
+	for _, j := range jobs {
+		o := opts
+		if group {
+			logs[j.Name] = &bytes.Buffer{}
+			o.Progress = logs[j.Name]
+		} else if len(displays) > 0 {
+			displays[j.Name] = displays[jobs[0].Name]
+			continue
+		}
+		d, err := startDisplay(ctx, inst, o)
+		if err != nil {
+			for _, d := range displays {
+				d.close()
+			}
+			return nil, err
+		}
+		displays[j.Name] = d
 	}
 	r := newRun(ctx, jobs)
 	defer r.cleanup()
 	var wg sync.WaitGroup
+	var printMu sync.Mutex
 	for _, j := range jobs {
+		d := displays[j.Name]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -75,10 +98,18 @@ func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOption
 				return buildJob(ctx, inst, node, c, r, j, plans[j.Name], ctxStores, d, opts)
 			})
 			r.done(j.Name, res, err)
+			if group {
+				d.close()
+				printMu.Lock()
+				fmt.Fprintf(progressOut(opts), "::group::target %s\n%s::endgroup::\n", j.Name, logs[j.Name])
+				printMu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
-	d.close()
+	if !group {
+		displays[jobs[0].Name].close()
+	}
 	return r.results, r.err
 }
 

@@ -33,7 +33,7 @@ var (
 		"provenance", "sbom", "attests", "no-cache", "pull", "builder", "add-hosts", "network"}
 	bakeInputs  = []string{"files", "targets", "set", "source"}
 	setupInputs = []string{"driver", "driver-opts", "endpoint", "name", "cleanup", "buildkitd-config-inline"}
-	otherInputs = []string{"xbuild-path", "github-token"}
+	otherInputs = []string{"version", "xbuild-path", "github-token"}
 )
 
 func newActionCommand(env *Env) *cobra.Command {

@@ -86,7 +86,8 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 // refused before any work shows the empty display buildx users know, then
 // the reason.
 func runJobs(ctx context.Context, env *Env, builderName string, jobs []*builder.Job, mode progressui.DisplayMode, withMetadata bool) (map[string]*builder.Result, error) {
-	opts := builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout}
+	opts := builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout,
+		GroupLogs: env.Getenv("GITHUB_ACTIONS") == "true"}
 	if withMetadata {
 		m, err := builder.MetadataProvenanceFromEnv()
 		if err != nil {

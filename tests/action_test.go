@@ -2,12 +2,21 @@ package tests
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runner plays the part of a GitHub Actions runner for action.yml: inputs
@@ -187,6 +196,14 @@ func TestActionBake(t *testing.T) {
 			t.Errorf("metadata lacks target %s: %v", target, md)
 		}
 	}
+	// each target's log in a group of its own, not interleaved
+	for _, target := range []string{"docs", "tools"} {
+		_, rest, ok := strings.Cut(res.Stderr, "::group::target "+target+"\n")
+		body, _, closed := strings.Cut(rest, "::endgroup::\n")
+		if !ok || !closed || !strings.Contains(body, "#0 building with") || strings.Contains(body, "::group::") {
+			t.Errorf("no log group of its own for target %s:\n%s", target, res.Stderr)
+		}
+	}
 	summary, _ := os.ReadFile(r.summary)
 	if !strings.Contains(string(summary), "| docs |") || !strings.Contains(string(summary), "provenance mode=min") {
 		t.Errorf("bake summary (private repository, so mode=min):\n%s", summary)
@@ -252,5 +269,155 @@ func TestActionClassicStoreGetsOwnBuilder(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(r.dir, "xbuild", "local", name)); err == nil {
 		t.Errorf("the local builder's state survived the cleanup")
+	}
+}
+
+// `version` installs a release binary from the action's repository, checked
+// against its .sha256; a mismatch or a missing release installs nothing and
+// builds nothing.
+func TestActionInstallsRelease(t *testing.T) {
+	t.Parallel()
+	bin, err := os.ReadFile(xbuildBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asset := "xbuild-linux-" + runtime.GOARCH
+	good := fmt.Sprintf("%x  %s\n", sha256.Sum256(bin), asset)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch req.URL.Path {
+		case "/acme/xbuild/releases/download/v1.2.3/" + asset, "/acme/xbuild/releases/download/v6.6.6/" + asset:
+			_, _ = w.Write(bin)
+		case "/acme/xbuild/releases/download/v1.2.3/" + asset + ".sha256":
+			_, _ = io.WriteString(w, good)
+		case "/acme/xbuild/releases/download/v6.6.6/" + asset + ".sha256":
+			_, _ = io.WriteString(w, strings.Repeat("0", 64)+"  "+asset+"\n")
+		default:
+			http.NotFound(w, req)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	runnerEnv := []string{"GITHUB_SERVER_URL=" + srv.URL, "GITHUB_ACTION_REPOSITORY=acme/xbuild"}
+
+	r := newRunner(t, false)
+	res := r.step("main.js", map[string]string{
+		"version": "v1.2.3", "context": helloContext(t), "build-args": baseArg(),
+		"driver": "remote", "endpoint": os.Getenv("XBUILD_TEST_BUILDKIT"),
+	}, runnerEnv...)
+	if res.Code != 0 || !strings.Contains(res.Stdout, "installed xbuild v1.2.3 ("+asset) {
+		t.Fatalf("installing a release:\n%s", res)
+	}
+	installed := r.file(r.state)["xbuild"]
+	if data, err := os.ReadFile(installed); err != nil || !bytes.Equal(data, bin) || !strings.HasPrefix(installed, r.dir) {
+		t.Errorf("the step ran %q, not the downloaded release (%v)", installed, err)
+	}
+	if r.file(r.output)["metadata"] == "" {
+		t.Error("the installed release built nothing")
+	}
+	_ = r.post()
+
+	for _, tc := range []struct {
+		name    string
+		inputs  map[string]string
+		want    string
+		wantErr bool
+	}{
+		{name: "checksum mismatch", inputs: map[string]string{"version": "v6.6.6"}, want: asset + " of v6.6.6 does not match its .sha256"},
+		{name: "no such release", inputs: map[string]string{"version": "v0.0.1"}, want: "HTTP 404 (is v0.0.1 a release of acme/xbuild?)"},
+		{name: "not a tag", inputs: map[string]string{"version": "latest; rm -rf /"}, want: "is not a release tag"},
+		{name: "both ways", inputs: map[string]string{"version": "v1.2.3", "xbuild-path": xbuildBin}, want: "either version or xbuild-path"},
+	} {
+		r := newRunner(t, false)
+		tc.inputs["context"] = helloContext(t)
+		res := r.step("main.js", tc.inputs, runnerEnv...)
+		if res.Code == 0 || !strings.Contains(res.Stdout, "::error::") || !strings.Contains(res.Stdout, tc.want) {
+			t.Errorf("%s: want a failed step with %q, got\n%s", tc.name, tc.want, res)
+		}
+		if st := r.file(r.state); st["xbuild"] != "" || strings.Contains(res.Stderr, "#1 ") {
+			t.Errorf("%s: something was installed or built: %v\n%s", tc.name, st, res)
+		}
+	}
+}
+
+// The step under a real runner emulator: act runs a workflow like the
+// project's own example job (checkout, then this repository's action),
+// with the job on this host, and a later step sees the step's outputs.
+func TestActionUnderAct(t *testing.T) {
+	t.Parallel()
+	repo := t.TempDir()
+	for _, f := range []string{"action.yml", ".github/action/main.js", ".github/action/post.js"} {
+		data, err := os.ReadFile(filepath.Join(repoRoot, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(repo, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repo, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := fmt.Sprintf("%s/xbuild-test/act:%d", os.Getenv("XBUILD_TEST_REGISTRY"), time.Now().UnixNano())
+	workflow := fmt.Sprintf(`name: example
+on: push
+jobs:
+  example:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - name: Build examples/hello
+        id: build
+        uses: ./
+        with:
+          context: %s
+          platforms: linux/amd64,linux/arm64
+          build-args: %s
+          tags: %s
+          push: true
+          driver: remote
+          endpoint: %s
+          xbuild-path: %s
+      - run: echo "step digest=${{ steps.build.outputs.digest }}"
+`, helloContext(t), baseArg(), ref, os.Getenv("XBUILD_TEST_BUILDKIT"), xbuildBin)
+	if err := os.MkdirAll(filepath.Join(repo, ".github", "workflows"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, ".github", "workflows", "example.yml"), []byte(workflow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	git := func(args ...string) {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=xbuild", "-c", "user.email=xbuild@example.com"}, args...)...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "HOME="+home)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "example")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Getenv("XBUILD_TEST_ACT"), "push", "-W", ".github/workflows/example.yml",
+		"-P", "ubuntu-latest=-self-hosted")
+	cmd.Dir = repo
+	// a home of its own: act keeps its workspace and caches there
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
+		"XBUILD_CONFIG="+filepath.Join(home, "xbuild"), "DOCKER_CONFIG="+filepath.Join(home, "docker"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Job succeeded") {
+		t.Fatalf("act: %v\n%s", err, out)
+	}
+	insp := mustXB(t, t.TempDir(), []string{"imagetools", "inspect", "--format", "{{json .Manifest}}", ref})
+	var m struct{ Digest string }
+	if err := json.Unmarshal([]byte(insp.Stdout), &m); err != nil || m.Digest == "" {
+		t.Fatalf("the pushed index: %v\n%s", err, insp.Stdout)
+	}
+	if !strings.Contains(string(out), "step digest="+m.Digest) {
+		t.Errorf("the next step did not see digest %s:\n%s", m.Digest, out)
+	}
+	if !strings.Contains(string(out), "removed builder xbuild-") {
+		t.Errorf("the post step did not remove the step's builder:\n%s", out)
 	}
 }

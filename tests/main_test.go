@@ -28,6 +28,7 @@ var envVars = []string{
 	"XBUILD_TEST_REGISTRY",
 	"XBUILD_TEST_BASE_IMAGE",
 	"XBUILD_TEST_SBOM_GENERATOR",
+	"XBUILD_TEST_ACT",
 }
 
 var (

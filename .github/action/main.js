@@ -1,9 +1,11 @@
-// The step: install xbuild (build it from the action's source with the
-// runner's Go, or use xbuild-path), register qemu when a foreign platform
+// The step: install xbuild (download the release named by `version`, use
+// xbuild-path, or build it from the action's source with the runner's Go),
+// register qemu when a foreign platform
 // is asked and emulation is missing, then hand over to `xbuild action run`,
 // which reads the INPUT_* variables itself. No dependencies: plain Node.
 'use strict';
 const { execFileSync, spawnSync } = require('child_process');
+const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -15,16 +17,50 @@ function fail(msg) {
   process.exit(1);
 }
 
-function install() {
+async function install() {
   const given = (process.env['INPUT_XBUILD-PATH'] || '').trim();
+  const version = (process.env.INPUT_VERSION || '').trim();
+  if (given && version) fail('give either version or xbuild-path, not both');
   if (given) {
     if (!fs.existsSync(given)) fail(`xbuild-path ${given} does not exist`);
     return given;
   }
   const dir = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'xbuild-'));
+  if (version) return download(version, dir);
   const bin = path.join(dir, 'xbuild');
   const r = spawnSync('go', ['build', '-trimpath', '-o', bin, './cmd/xbuild'], { cwd: actionDir, stdio: 'inherit' });
   if (r.error || r.status !== 0) fail('building xbuild with the runner\'s Go failed (set up Go first, or give xbuild-path)');
+  return bin;
+}
+
+// download fetches a release's binary for this runner (the assets
+// `xbuild bake binaries` makes: xbuild-linux-ARCH and its .sha256) from the
+// action's own repository, and checks it before it is run.
+async function download(version, dir) {
+  if (!/^v?[0-9][0-9A-Za-z.+-]*$/.test(version)) fail(`version ${version} is not a release tag such as v0.3.0`);
+  const repo = process.env.GITHUB_ACTION_REPOSITORY;
+  if (!repo) fail('version needs GITHUB_ACTION_REPOSITORY (the repository the action comes from) to find the release');
+  const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch];
+  if (process.platform !== 'linux' || !arch) fail(`no xbuild release for ${process.platform}/${process.arch}: use the runner's Go (leave version empty)`);
+  const asset = `xbuild-linux-${arch}`;
+  const base = `${process.env.GITHUB_SERVER_URL || 'https://github.com'}/${repo}/releases/download/${version}/${asset}`;
+  const get = async (url) => {
+    let res;
+    try {
+      res = await fetch(url);
+    } catch (e) {
+      fail(`downloading ${url}: ${e.cause ? e.cause.message : e.message}`);
+    }
+    if (!res.ok) fail(`downloading ${url}: HTTP ${res.status} (is ${version} a release of ${repo}?)`);
+    return Buffer.from(await res.arrayBuffer());
+  };
+  const [data, sums] = await Promise.all([get(base), get(base + '.sha256')]);
+  const want = sums.toString().trim().split(/\s+/)[0];
+  const got = crypto.createHash('sha256').update(data).digest('hex');
+  if (want !== got) fail(`${asset} of ${version} does not match its .sha256 (got ${got}, want ${want}): not installed`);
+  const bin = path.join(dir, 'xbuild');
+  fs.writeFileSync(bin, data, { mode: 0o755 });
+  process.stdout.write(`installed xbuild ${version} (${asset}, sha256 ${got})\n`);
   return bin;
 }
 
@@ -48,11 +84,15 @@ function ensureEmulation() {
   }
 }
 
-const bin = install();
-fs.appendFileSync(process.env.GITHUB_STATE, `xbuild=${bin}\n`);
-ensureEmulation();
-const r = spawnSync(bin, ['action', 'run'], {
-  stdio: 'inherit',
-  env: { ...process.env, GITHUB_ACTIONS: 'true', XBUILD_ACTION_DIR: actionDir },
-});
-process.exit(r.status === null ? 1 : r.status);
+async function main() {
+  const bin = await install();
+  fs.appendFileSync(process.env.GITHUB_STATE, `xbuild=${bin}\n`);
+  ensureEmulation();
+  const r = spawnSync(bin, ['action', 'run'], {
+    stdio: 'inherit',
+    env: { ...process.env, GITHUB_ACTIONS: 'true', XBUILD_ACTION_DIR: actionDir },
+  });
+  process.exit(r.status === null ? 1 : r.status);
+}
+
+main();

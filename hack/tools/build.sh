@@ -4,8 +4,9 @@
 # selection cannot lift one daemon's dependencies to another's (dockerd's
 # embedded BuildKit must stay at the version its own go.mod names).
 #
-# Usage: hack/tools/build.sh [TOOL...]   (default: the daemons the env runs;
-#        buildx, the benchmark baseline, only when named)
+# Usage: hack/tools/build.sh [TOOL...]   (default: the daemons the env runs and
+#        act, which runs the action's example workflow in the tests; buildx, the
+#        benchmark baseline, only when named)
 #
 # Each tool's binaries land in a cache folder keyed by its pins, and
 # hack/tools/bin holds links to them: a tool is rebuilt only when its go.mod,
@@ -24,11 +25,12 @@ runc|seccomp|-X main.version=MODVER|github.com/opencontainers/runc github.com/op
 moby|exclude_graphdriver_btrfs|-X github.com/moby/moby/v2/dockerversion.Version=MODVER -X github.com/moby/moby/v2/dockerversion.GitCommit=MODVER|github.com/moby/moby/v2 github.com/moby/moby/v2/cmd/dockerd
 registry||-X github.com/distribution/distribution/v3/version.version=MODVER|github.com/distribution/distribution/v3 github.com/distribution/distribution/v3/cmd/registry
 buildx||-X github.com/docker/buildx/version.Version=MODVER|github.com/docker/buildx github.com/docker/buildx/cmd/buildx
+act||-X main.version=MODVER|github.com/nektos/act github.com/nektos/act
 LIST
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(buildkit containerd runc moby registry)
+[ ${#want[@]} -gt 0 ] || want=(buildkit containerd runc moby registry act)
 
 # Older checkouts kept bin as a link to one folder; it is a folder of links now.
 [ -L "$here/bin" ] && rm "$here/bin"
