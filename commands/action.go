@@ -32,7 +32,7 @@ var (
 		"build-contexts", "target", "push", "load", "outputs", "cache-from", "cache-to", "secrets", "ssh",
 		"provenance", "sbom", "attests", "no-cache", "pull", "builder", "add-hosts", "network"}
 	bakeInputs  = []string{"files", "targets", "set", "source"}
-	setupInputs = []string{"driver", "driver-opts", "endpoint", "name", "cleanup", "buildkitd-config-inline"}
+	setupInputs = []string{"driver", "driver-opts", "endpoint", "name", "cleanup", "buildkitd-config-inline", "append"}
 	otherInputs = []string{"version", "xbuild-path", "github-token"}
 )
 
@@ -255,6 +255,9 @@ func actionJobs(ctx context.Context, env *Env, in actionInputs, bakeMode bool) (
 // local one when the engine's classic store could not take what is asked,
 // and records it for the cleanup step.
 func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*builder.Job) (string, error) {
+	if in.get("append") != "" {
+		return "", errors.New("input append: builders with several nodes are not supported yet; give the step one endpoint (driver: remote) or one builder")
+	}
 	name := in.get("builder")
 	drv := in.get("driver")
 	switch {
@@ -284,7 +287,14 @@ func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*
 	} else if in.get("buildkitd-config-inline") != "" {
 		return "", fmt.Errorf("input buildkitd-config-inline needs a builder the step runs itself (driver: local), not %s", drv)
 	}
-	co := &createOptions{name: name, driver: drv, driverOpts: opts, bootstrap: true}
+	// platforms means what it means to build-push-action, the platforms to
+	// build; setup-buildx-action's input of that name, the node's
+	// platforms, then follows from it.
+	plats, err := in.list("platforms", true)
+	if err != nil {
+		return "", err
+	}
+	co := &createOptions{name: name, driver: drv, driverOpts: opts, platforms: plats, bootstrap: true}
 	if err := runCreate(ctx, &Env{Stdin: env.Stdin, Stdout: env.Stderr, Stderr: env.Stderr, Getenv: env.Getenv, Drivers: env.Drivers},
 		in.get("endpoint"), co); err != nil {
 		return "", fmt.Errorf("setting up builder %s: %w", name, err)

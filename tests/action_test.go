@@ -166,6 +166,10 @@ func TestActionBuild(t *testing.T) {
 	if state["builder"] == "" {
 		t.Fatalf("the step saved no builder to clean up: %v", state)
 	}
+	saved, err := os.ReadFile(filepath.Join(r.dir, "xbuild", "builders", state["builder"]+".json"))
+	if err != nil || !strings.Contains(string(saved), `"linux/amd64"`) || !strings.Contains(string(saved), `"linux/arm64"`) {
+		t.Errorf("the created builder does not carry the step's platforms (%v):\n%s", err, saved)
+	}
 	if p := r.post(); p.Code != 0 || !strings.Contains(p.Stdout, "removed builder "+state["builder"]) {
 		t.Errorf("cleanup: %s", p)
 	}
@@ -221,6 +225,7 @@ func TestActionBadInput(t *testing.T) {
 		{name: "malformed platforms", inputs: map[string]string{"platforms": "linux/amd64,,linux/arm64x"}, want: `invalid --platform "linux/arm64x"`},
 		{name: "push without tags", inputs: map[string]string{"push": "true"}, want: "tags is empty"},
 		{name: "not a boolean", inputs: map[string]string{"load": "yes please"}, want: `input load: "yes please" is not true or false`},
+		{name: "append", inputs: map[string]string{"append": "- endpoint: tcp://10.0.0.9:1234"}, want: "input append: builders with several nodes are not supported yet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -397,27 +402,78 @@ jobs:
 	git("add", "-A")
 	git("commit", "-q", "-m", "example")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Getenv("XBUILD_TEST_ACT"), "push", "-W", ".github/workflows/example.yml",
-		"-P", "ubuntu-latest=-self-hosted")
-	cmd.Dir = repo
-	// a home of its own: act keeps its workspace and caches there
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
-		"XBUILD_CONFIG="+filepath.Join(home, "xbuild"), "DOCKER_CONFIG="+filepath.Join(home, "docker"))
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Job succeeded") {
-		t.Fatalf("act: %v\n%s", err, out)
-	}
+	out := runAct(t, repo, home, ".github/workflows/example.yml")
 	insp := mustXB(t, t.TempDir(), []string{"imagetools", "inspect", "--format", "{{json .Manifest}}", ref})
 	var m struct{ Digest string }
 	if err := json.Unmarshal([]byte(insp.Stdout), &m); err != nil || m.Digest == "" {
 		t.Fatalf("the pushed index: %v\n%s", err, insp.Stdout)
 	}
-	if !strings.Contains(string(out), "step digest="+m.Digest) {
+	if !strings.Contains(out, "step digest="+m.Digest) {
 		t.Errorf("the next step did not see digest %s:\n%s", m.Digest, out)
 	}
-	if !strings.Contains(string(out), "removed builder xbuild-") {
+	if !strings.Contains(out, "removed builder xbuild-") {
 		t.Errorf("the post step did not remove the step's builder:\n%s", out)
 	}
+}
+
+// The project's own workflow, .github/workflows/ci.yml, its example job as
+// it is: act checks this repository out, the step builds xbuild from it
+// with this machine's Go, builds examples/hello into the classic-store
+// engine, and the job's last step runs the image.
+func TestProjectWorkflowUnderAct(t *testing.T) {
+	t.Parallel()
+	sha, err := exec.Command("git", "-C", repoRoot, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("the repository's commit: %v", err)
+	}
+	classic := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")
+	tag := "hello:" + strings.TrimSpace(string(sha))
+	t.Cleanup(func() {
+		_, _ = engine(t, classic).ImageRemove(context.Background(), tag, dockerRemoveForce)
+	})
+	// act fetches every action a job names before it starts, skipped steps'
+	// too; setup-go (skipped under act) comes from a stand-in folder.
+	setupGo := writeContext(t, map[string]string{
+		"action.yml": "name: setup-go stand-in\nruns:\n  using: node20\n  main: index.js\n",
+		"index.js":   "process.exit(1); // never runs: the job skips setup-go under act\n",
+	})
+	out := runAct(t, repoRoot, t.TempDir(), ".github/workflows/ci.yml", "-j", "example",
+		"--local-repository", "actions/setup-go@v5="+setupGo,
+		"--var", "BASE_IMAGE="+os.Getenv("XBUILD_TEST_BASE_IMAGE"), "--env", "DOCKER_HOST="+classic)
+	if strings.Contains(out, "setup-go stand-in") {
+		t.Errorf("setup-go ran under act:\n%s", out)
+	}
+	for _, want := range []string{"hello from x86_64", "image sha256:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the example job's output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// runAct runs a workflow of repo with act, every job on this host, and
+// fails the test unless the job succeeds. home is act's: it keeps its
+// workspace and caches there; Go keeps the machine's caches.
+func runAct(t *testing.T, repo, home, workflow string, args ...string) string {
+	t.Helper()
+	goEnv, err := exec.Command("go", "env", "GOPATH", "GOMODCACHE", "GOCACHE").Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	paths := strings.Fields(string(goEnv))
+	if len(paths) != 3 {
+		t.Fatalf("go env GOPATH GOMODCACHE GOCACHE = %q", goEnv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Getenv("XBUILD_TEST_ACT"),
+		append([]string{"push", "-W", workflow, "-P", "ubuntu-latest=-self-hosted", "-P", "ubuntu-24.04=-self-hosted"}, args...)...)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
+		"GOPATH="+paths[0], "GOMODCACHE="+paths[1], "GOCACHE="+paths[2],
+		"XBUILD_CONFIG="+filepath.Join(home, "xbuild"), "DOCKER_CONFIG="+filepath.Join(home, "docker"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Job succeeded") {
+		t.Fatalf("act %s: %v\n%s", workflow, err, out)
+	}
+	return string(out)
 }
