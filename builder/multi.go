@@ -288,6 +288,8 @@ func buildJob(ctx context.Context, inst *Instance, node Node, c *bkclient.Client
 		if err != nil {
 			return nil, sbomGeneratorError(err, p)
 		}
+		// BuildKit keeps a provenance record of every build, attested or
+		// not, and buildx writes it whenever a metadata file is asked.
 		if m := opts.MetadataProvenance; m != "" && m != MetadataProvenanceDisabled {
 			// The image is out already: a record that cannot be read costs
 			// the metadata file its provenance, not the build.

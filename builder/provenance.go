@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -34,10 +33,10 @@ const (
 
 // MetadataProvenanceFromEnv reads XBUILD_METADATA_PROVENANCE, then
 // BUILDX_METADATA_PROVENANCE; min when neither is set.
-func MetadataProvenanceFromEnv() (MetadataProvenance, error) {
+func MetadataProvenanceFromEnv(getenv func(string) string) (MetadataProvenance, error) {
 	for _, name := range []string{"XBUILD_METADATA_PROVENANCE", "BUILDX_METADATA_PROVENANCE"} {
-		v, ok := os.LookupEnv(name)
-		if !ok || v == "" {
+		v := getenv(name)
+		if v == "" {
 			continue
 		}
 		switch strings.ToLower(v) {

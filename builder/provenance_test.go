@@ -6,6 +6,7 @@ import (
 )
 
 func TestMetadataProvenanceFromEnv(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		xbuild, buildx string
 		want           MetadataProvenance
@@ -19,9 +20,8 @@ func TestMetadataProvenanceFromEnv(t *testing.T) {
 		{xbuild: "all", wantErr: true},
 	}
 	for _, tt := range tests {
-		t.Setenv("XBUILD_METADATA_PROVENANCE", tt.xbuild)
-		t.Setenv("BUILDX_METADATA_PROVENANCE", tt.buildx)
-		got, err := MetadataProvenanceFromEnv()
+		env := map[string]string{"XBUILD_METADATA_PROVENANCE": tt.xbuild, "BUILDX_METADATA_PROVENANCE": tt.buildx}
+		got, err := MetadataProvenanceFromEnv(func(k string) string { return env[k] })
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("XBUILD=%q BUILDX=%q: got %q, %v; want %q (error %v)", tt.xbuild, tt.buildx, got, err, tt.want, tt.wantErr)
 		}

@@ -89,7 +89,7 @@ func runJobs(ctx context.Context, env *Env, builderName string, jobs []*builder.
 	opts := builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout,
 		GroupLogs: env.Getenv("GITHUB_ACTIONS") == "true"}
 	if withMetadata {
-		m, err := builder.MetadataProvenanceFromEnv()
+		m, err := builder.MetadataProvenanceFromEnv(env.Getenv)
 		if err != nil {
 			return nil, err
 		}
