@@ -28,6 +28,9 @@ type BuildOptions struct {
 	// MetadataProvenance is how much provenance goes into the results'
 	// metadata; empty or disabled fetches none (no metadata file asked).
 	MetadataProvenance MetadataProvenance
+	// RegistryCreds authenticates this side's registry requests, for
+	// joining the images of a builder's nodes into one index.
+	RegistryCreds func(host string) (user, secret string, err error)
 	// GroupLogs gives each job a display of its own, printed whole between
 	// ::group::/::endgroup:: lines when the job ends, so a GitHub Actions
 	// log folds concurrent targets apart instead of interleaving them.
@@ -195,6 +198,11 @@ func solveOne(ctx context.Context, c *bkclient.Client, so *bkclient.SolveOpt, ex
 func finalize(inst *Instance, node Node, so *bkclient.SolveOpt, resp *bkclient.SolveResponse, req *Request, p *Plan) (*Result, error) {
 	md := exporter.Metadata(resp.ExporterResponse, p.Destination.Store)
 	md[exporter.KeyBuildRef] = fmt.Sprintf("%s/%s/%s", inst.Name, node.Name, so.Ref)
+	return recordResult(req, md)
+}
+
+// recordResult writes the metadata and image ID files the request asks for.
+func recordResult(req *Request, md map[string]any) (*Result, error) {
 	res := &Result{Metadata: md, ImageID: exporter.ImageID(md)}
 	if req.MetadataFile != "" {
 		if err := exporter.WriteJSON(req.MetadataFile, md); err != nil {

@@ -36,33 +36,32 @@ type TargetError struct {
 func (e *TargetError) Error() string { return fmt.Sprintf("target %s: %v", e.Target, e.Err) }
 func (e *TargetError) Unwrap() error { return e.Err }
 
-// BuildAll runs jobs concurrently on the first node of inst, under one
-// progress display (with GroupLogs, one per job, each printed whole when
-// the job ends). Every job is planned before any starts, so a job the
+// BuildAll runs jobs concurrently on inst, under one progress display
+// (with GroupLogs, one per job, each printed whole when the job ends). A
+// job runs on the node its platforms belong to; one whose platforms are
+// spread over several nodes runs on each and is joined into one index in
+// the registry. Every job is planned before any starts, so a job the
 // planner refuses stops them all before work. A job waits for the jobs its
 // named contexts use; the first failure cancels the rest.
 func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOptions) (map[string]*Result, error) {
 	if err := checkJobGraph(jobs); err != nil {
 		return nil, err
 	}
-	node := inst.Nodes[0]
-	info, err := boot(ctx, inst, node)
+	conns, err := connectNodes(ctx, inst)
 	if err != nil {
 		return nil, err
 	}
-	plans := map[string]*Plan{}
+	defer closeNodes(conns)
+	r := newRun(ctx, jobs)
+	defer r.cleanup()
+	plans := map[string]*jobPlan{}
 	for _, j := range jobs {
-		p, err := plan(j.Req, info.Capabilities, inst.SBOMGenerator, inst.SBOMGeneratorFrom)
+		jp, err := planJob(inst, conns, j, r.isDependency(j.Name))
 		if err != nil {
 			return nil, err
 		}
-		plans[j.Name] = p
+		plans[j.Name] = jp
 	}
-	c, err := node.Driver.Client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
 	// One display for all, or, grouping, one per job into its own buffer.
 	group := opts.GroupLogs && len(jobs) > 1 && opts.ProgressMode == progressui.PlainMode
 	displays := map[string]*display{}
@@ -85,17 +84,20 @@ func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOption
 		}
 		displays[j.Name] = d
 	}
-	r := newRun(ctx, jobs)
-	defer r.cleanup()
 	var wg sync.WaitGroup
 	var printMu sync.Mutex
 	for _, j := range jobs {
 		d := displays[j.Name]
+		jp := plans[j.Name]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			res, err := r.runJob(j, func(ctx context.Context, ctxStores map[string]*contextStore) (*Result, error) {
-				return buildJob(ctx, inst, node, c, r, j, plans[j.Name], ctxStores, d, opts)
+				if jp.split() {
+					return buildSplit(ctx, inst, j, jp, ctxStores, d, opts)
+				}
+				pt := jp.parts[0]
+				return buildJob(ctx, inst, pt.conn.node, pt.conn.client, r, j, pt.plan, ctxStores, d, opts)
 			})
 			r.done(j.Name, res, err)
 			if group {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/containerd/platforms"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/xbuild/xbuild/builder/store"
 	"github.com/xbuild/xbuild/driver"
 	"github.com/xbuild/xbuild/engine"
@@ -55,6 +58,9 @@ type Node struct {
 	Name     string
 	Endpoint string
 	Driver   driver.Driver
+	// Platforms are those the node was created for; builds of other
+	// platforms go to other nodes when the builder has them.
+	Platforms []ocispecs.Platform
 }
 
 // ErrUnknownBuilder is returned for a name that is neither a builder nor a
@@ -128,7 +134,14 @@ func (r *Resolver) fromStore(ctx context.Context, b *store.Builder) (*Instance, 
 		if err != nil {
 			return nil, fmt.Errorf("builder %q node %q: %w", b.Name, n.Name, err)
 		}
-		inst.Nodes = append(inst.Nodes, Node{Name: n.Name, Endpoint: n.Endpoint, Driver: d})
+		plats, err := platforms.ParseAll(n.Platforms)
+		if err != nil {
+			return nil, fmt.Errorf("builder %q node %q: %w", b.Name, n.Name, err)
+		}
+		for i := range plats {
+			plats[i] = platforms.Normalize(plats[i])
+		}
+		inst.Nodes = append(inst.Nodes, Node{Name: n.Name, Endpoint: n.Endpoint, Driver: d, Platforms: plats})
 	}
 	r.setSBOMGenerator(inst, b.SBOMGenerator)
 	if len(inst.Nodes) == 0 {

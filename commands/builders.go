@@ -27,6 +27,9 @@ type createOptions struct {
 	use        bool
 	bootstrap  bool
 	sbomGen    string
+	node       string
+	appendNode bool
+	leave      bool
 }
 
 func newCreateCommand(env *Env) *cobra.Command {
@@ -51,6 +54,9 @@ func newCreateCommand(env *Env) *cobra.Command {
 	f.BoolVar(&o.use, "use", false, "Set the current builder instance")
 	f.BoolVar(&o.bootstrap, "bootstrap", false, "Boot builder after creation")
 	f.StringVar(&o.sbomGen, "sbom-generator", "", "Image that makes SBOMs for this builder when --sbom names no generator")
+	f.StringVar(&o.node, "node", "", "Create, append or remove the node of this name")
+	f.BoolVar(&o.appendNode, "append", false, "Append a node to the builder --name names")
+	f.BoolVar(&o.leave, "leave", false, "Remove the node --node names from the builder")
 	return cmd
 }
 
@@ -60,6 +66,19 @@ func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions)
 	}
 	if err := store.ValidateName(o.name); err != nil {
 		return err
+	}
+	if o.node != "" {
+		if err := store.ValidateName(o.node); err != nil {
+			return fmt.Errorf("--node: %w", err)
+		}
+	}
+	switch {
+	case o.leave && o.appendNode:
+		return errors.New("--append and --leave cannot be used together")
+	case o.leave:
+		return runLeave(ctx, env, o)
+	case o.appendNode:
+		return runAppend(ctx, env, endpoint, o)
 	}
 	drv := o.driver
 	if drv == "" {
@@ -96,13 +115,17 @@ func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions)
 		return err
 	}
 	// Checking the configuration now keeps a broken builder out of the store.
-	d, err := f.New(ctx, driver.Config{Builder: o.name, Node: o.name + "0", Endpoint: endpoint, Options: opts, Getenv: env.Getenv})
+	nodeName := o.node
+	if nodeName == "" {
+		nodeName = o.name + "0"
+	}
+	d, err := f.New(ctx, driver.Config{Builder: o.name, Node: nodeName, Endpoint: endpoint, Options: opts, Getenv: env.Getenv})
 	if err != nil {
 		return err
 	}
 	b := &store.Builder{
 		Name: o.name, Driver: drv, Created: time.Now().UTC(),
-		Nodes:         []store.Node{{Name: o.name + "0", Endpoint: endpoint, DriverOpts: opts, Platforms: formatPlatforms(plats)}},
+		Nodes:         []store.Node{{Name: nodeName, Endpoint: endpoint, DriverOpts: opts, Platforms: formatPlatforms(plats)}},
 		SBOMGenerator: o.sbomGen,
 	}
 	if err := r.Store.Update(func(tx *store.Txn) error { return tx.Create(b) }); err != nil {
@@ -189,7 +212,7 @@ func printBuilders(ctx context.Context, w io.Writer, all []*builder.Instance, cu
 		for _, n := range inst.Nodes {
 			info := nodeInfo(ctx, n)
 			fmt.Fprintf(tw, " \\_ %s\t \\_ %s\t%s\t%s\t%s\t%s\n", n.Name, n.Endpoint, info.Status,
-				info.BuildKitVersion, info.Capabilities.ImageStore, driver.FormatPlatforms(info.Platforms))
+				info.BuildKitVersion, info.Capabilities.ImageStore, nodePlatforms(n, info))
 		}
 	}
 	return tw.Flush()
@@ -248,10 +271,13 @@ func printInspect(ctx context.Context, w io.Writer, inst *builder.Instance) erro
 	if inst.SBOMGenerator != "" {
 		fmt.Fprintf(tw, "SBOM generator:\t%s (from %s)\n", inst.SBOMGenerator, inst.SBOMGeneratorFrom)
 	}
-	for _, n := range inst.Nodes {
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "Nodes:\n")
+	for i, n := range inst.Nodes {
 		info := nodeInfo(ctx, n)
-		fmt.Fprintln(tw)
-		fmt.Fprintf(tw, "Nodes:\n")
+		if i > 0 {
+			fmt.Fprintln(tw)
+		}
 		fmt.Fprintf(tw, "Name:\t%s\n", n.Name)
 		fmt.Fprintf(tw, "Endpoint:\t%s\n", n.Endpoint)
 		fmt.Fprintf(tw, "Status:\t%s\n", info.Status)
@@ -260,7 +286,7 @@ func printInspect(ctx context.Context, w io.Writer, inst *builder.Instance) erro
 			continue
 		}
 		fmt.Fprintf(tw, "BuildKit version:\t%s\n", info.BuildKitVersion)
-		fmt.Fprintf(tw, "Platforms:\t%s\n", driver.FormatPlatforms(info.Platforms))
+		fmt.Fprintf(tw, "Platforms:\t%s\n", nodePlatforms(n, info))
 		c := info.Capabilities
 		fmt.Fprintf(tw, "Image store:\t%s\n", c.ImageStore)
 		fmt.Fprintf(tw, "Load:\t%s (into %s)\n", c.Load, c.LoadEngine.Host)
@@ -294,6 +320,23 @@ func newRmCommand(env *Env, builderName *string) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&keepState, "keep-state", false, "Keep BuildKit state")
 	return cmd
+}
+
+// nodePlatforms lists the platforms a node was created for first, marked
+// with "*" as buildx marks them, then the others its workers run.
+func nodePlatforms(n builder.Node, info driver.Info) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range n.Platforms {
+		seen[platforms.FormatAll(p)] = true
+		out = append(out, platforms.FormatAll(p)+"*")
+	}
+	for _, p := range info.Platforms {
+		if k := platforms.FormatAll(p); !seen[k] {
+			out = append(out, k)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func formatPlatforms(ps []ocispecs.Platform) []string {

@@ -87,7 +87,7 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 // the reason.
 func runJobs(ctx context.Context, env *Env, builderName string, jobs []*builder.Job, mode progressui.DisplayMode, withMetadata bool) (map[string]*builder.Result, error) {
 	opts := builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout,
-		GroupLogs: env.Getenv("GITHUB_ACTIONS") == "true"}
+		GroupLogs: env.Getenv("GITHUB_ACTIONS") == "true", RegistryCreds: registryCreds(env)}
 	if withMetadata {
 		m, err := builder.MetadataProvenanceFromEnv(env.Getenv)
 		if err != nil {

@@ -1,0 +1,159 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/xbuild/xbuild/builder"
+	"github.com/xbuild/xbuild/builder/store"
+	"github.com/xbuild/xbuild/driver"
+)
+
+// runAppend adds a node to an existing builder (create --append). Builds
+// then send each platform to the node created for it.
+func runAppend(ctx context.Context, env *Env, endpoint string, o *createOptions) error {
+	if o.sbomGen != "" {
+		return errors.New("--sbom-generator belongs to the builder, not a node: give it when the builder is created")
+	}
+	r, err := env.resolver()
+	if err != nil {
+		return err
+	}
+	var b *store.Builder
+	if err := r.Store.View(func(tx *store.Txn) error {
+		var err error
+		b, err = tx.Get(o.name)
+		return err
+	}); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no builder %q to append to: create it first with `xbuild create --name %s`", o.name, o.name)
+		}
+		return err
+	}
+	if o.driver != "" && o.driver != b.Driver {
+		return fmt.Errorf("builder %q uses the %s driver: its nodes cannot use %s", o.name, b.Driver, o.driver)
+	}
+	if b.Driver == builder.DefaultDriver {
+		return fmt.Errorf("builder %q uses the docker driver, whose only node is the engine's own builder: create a builder with the remote or local driver to have several nodes", o.name)
+	}
+	if b.Driver == "remote" && endpoint == "" {
+		return errors.New("--append needs the new node's ENDPOINT (unix://, tcp://)")
+	}
+	opts, err := parseDriverOpts(o.driverOpts)
+	if err != nil {
+		return err
+	}
+	plats, err := parsePlatforms(o.platforms)
+	if err != nil {
+		return err
+	}
+	name := o.node
+	if name == "" {
+		name = freeNodeName(b)
+	}
+	f, err := env.Drivers.Factory(b.Driver)
+	if err != nil {
+		return err
+	}
+	d, err := f.New(ctx, driver.Config{Builder: o.name, Node: name, Endpoint: endpoint, Options: opts, Getenv: env.Getenv})
+	if err != nil {
+		return err
+	}
+	node := store.Node{Name: name, Endpoint: endpoint, DriverOpts: opts, Platforms: formatPlatforms(plats)}
+	// Read again under the write lock: another xbuild may have changed the
+	// builder since.
+	if err := r.Store.Update(func(tx *store.Txn) error {
+		b, err := tx.Get(o.name)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(b.Nodes, func(n store.Node) bool { return n.Name == name }) {
+			return fmt.Errorf("builder %q already has a node %q: pick another --node, or remove it with `xbuild create --leave --name %s --node %s`", o.name, name, o.name, name)
+		}
+		b.Nodes = append(b.Nodes, node)
+		return tx.Put(b)
+	}); err != nil {
+		return err
+	}
+	if o.bootstrap {
+		if err := d.Bootstrap(ctx); err != nil {
+			_ = d.Remove(context.WithoutCancel(ctx), driver.RemoveOptions{})
+			_ = removeNode(r.Store, o.name, name)
+			return fmt.Errorf("booting node %q of builder %q: %w", name, o.name, err)
+		}
+	}
+	if o.use {
+		if err := r.Store.Update(func(tx *store.Txn) error { return tx.SetCurrent(o.name) }); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(env.Stdout, o.name)
+	return nil
+}
+
+// runLeave removes a node from a builder (create --leave) and stops what
+// the driver ran for it. The last node goes only with the builder.
+func runLeave(ctx context.Context, env *Env, o *createOptions) error {
+	if o.node == "" {
+		return errors.New("--leave needs --node: the name of the node to remove (see `xbuild inspect " + o.name + "`)")
+	}
+	r, err := env.resolver()
+	if err != nil {
+		return err
+	}
+	var b *store.Builder
+	if err := r.Store.View(func(tx *store.Txn) error {
+		var err error
+		b, err = tx.Get(o.name)
+		return err
+	}); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no builder %q: run `xbuild ls` to list builders", o.name)
+		}
+		return err
+	}
+	i := slices.IndexFunc(b.Nodes, func(n store.Node) bool { return n.Name == o.node })
+	if i < 0 {
+		return fmt.Errorf("builder %q has no node %q: `xbuild inspect %s` lists its nodes", o.name, o.node, o.name)
+	}
+	if len(b.Nodes) == 1 {
+		return fmt.Errorf("node %q is the last of builder %q: remove the builder with `xbuild rm %s`", o.node, o.name, o.name)
+	}
+	f, err := env.Drivers.Factory(b.Driver)
+	if err != nil {
+		return err
+	}
+	n := b.Nodes[i]
+	d, err := f.New(ctx, driver.Config{Builder: o.name, Node: n.Name, Endpoint: n.Endpoint, Options: n.DriverOpts, Getenv: env.Getenv})
+	if err != nil {
+		return err
+	}
+	if err := d.Remove(ctx, driver.RemoveOptions{}); err != nil {
+		return fmt.Errorf("removing node %q: %w", n.Name, err)
+	}
+	return removeNode(r.Store, o.name, o.node)
+}
+
+func removeNode(s *store.Store, builderName, nodeName string) error {
+	return s.Update(func(tx *store.Txn) error {
+		b, err := tx.Get(builderName)
+		if err != nil {
+			return err
+		}
+		b.Nodes = slices.DeleteFunc(b.Nodes, func(n store.Node) bool { return n.Name == nodeName })
+		return tx.Put(b)
+	})
+}
+
+// freeNodeName names an appended node like buildx does, NAME followed by
+// the first unused number.
+func freeNodeName(b *store.Builder) string {
+	for i := len(b.Nodes); ; i++ {
+		name := fmt.Sprintf("%s%d", b.Name, i)
+		if !slices.ContainsFunc(b.Nodes, func(n store.Node) bool { return n.Name == name }) {
+			return name
+		}
+	}
+}
