@@ -255,8 +255,9 @@ func actionJobs(ctx context.Context, env *Env, in actionInputs, bakeMode bool) (
 // local one when the engine's classic store could not take what is asked,
 // and records it for the cleanup step.
 func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*builder.Job) (string, error) {
-	if in.get("append") != "" {
-		return "", errors.New("input append: builders with several nodes are not supported yet; give the step one endpoint (driver: remote) or one builder")
+	appended, err := parseAppendInput(in.env.Getenv("INPUT_APPEND"))
+	if err != nil {
+		return "", err
 	}
 	name := in.get("builder")
 	drv := in.get("driver")
@@ -267,6 +268,9 @@ func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*
 		drv = "local"
 		fmt.Fprintln(env.Stdout, "the runner's Docker Engine keeps the classic image store, which cannot hold several platforms: building with a local buildkitd")
 	case drv == "" || drv == "docker":
+		if len(appended) > 0 {
+			return "", errors.New("input append adds nodes to a builder the step creates: give driver (remote or local) and, for remote, endpoint")
+		}
 		return name, nil
 	}
 	if name != "" {
@@ -289,15 +293,25 @@ func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*
 	}
 	// platforms means what it means to build-push-action, the platforms to
 	// build; setup-buildx-action's input of that name, the node's
-	// platforms, then follows from it.
+	// platforms, then follows from it. With appended nodes, the first keeps
+	// the platforms no appended node claims, so each has one node made for it.
 	plats, err := in.list("platforms", true)
 	if err != nil {
 		return "", err
 	}
+	for _, n := range appended {
+		plats = slices.DeleteFunc(plats, func(p string) bool { return slices.Contains(n.platforms, normalPlatform(p)) })
+	}
+	quiet := &Env{Stdin: env.Stdin, Stdout: env.Stderr, Stderr: env.Stderr, Getenv: env.Getenv, Drivers: env.Drivers}
 	co := &createOptions{name: name, driver: drv, driverOpts: opts, platforms: plats, bootstrap: true}
-	if err := runCreate(ctx, &Env{Stdin: env.Stdin, Stdout: env.Stderr, Stderr: env.Stderr, Getenv: env.Getenv, Drivers: env.Drivers},
-		in.get("endpoint"), co); err != nil {
+	if err := runCreate(ctx, quiet, in.get("endpoint"), co); err != nil {
 		return "", fmt.Errorf("setting up builder %s: %w", name, err)
+	}
+	for _, n := range appended {
+		if err := appendActionNode(ctx, quiet, in, name, drv, n); err != nil {
+			_ = removeBuilder(ctx, env, name) // a builder short of a node would build elsewhere than asked
+			return "", fmt.Errorf("input append: %w", err)
+		}
 	}
 	remove := true // like setup-buildx-action: cleanup defaults to true
 	if in.get("cleanup") != "" {
@@ -311,6 +325,18 @@ func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*
 		}
 	}
 	return name, nil
+}
+
+func appendActionNode(ctx context.Context, env *Env, in actionInputs, builderName, drv string, n appendedNode) error {
+	opts := n.driverOpts
+	if drv == "local" {
+		var err error
+		if opts, err = localBuilderOpts(env, in, opts); err != nil {
+			return err
+		}
+	}
+	return runAppend(ctx, env, n.endpoint, &createOptions{name: builderName, driver: drv, node: n.name, driverOpts: opts,
+		platforms: n.platforms, appendNode: true, bootstrap: true})
 }
 
 // needsOwnBuilder: no builder was named, more than one platform is asked,
@@ -422,22 +448,28 @@ func cleanupAction(ctx context.Context, env *Env) error {
 	if name == "" {
 		return nil
 	}
+	if err := removeBuilder(ctx, env, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "removed builder %s\n", name)
+	return nil
+}
+
+// removeBuilder stops what the builder's nodes run and forgets it; a
+// builder already gone is no error.
+func removeBuilder(ctx context.Context, env *Env, name string) error {
 	r, err := env.resolver()
 	if err != nil {
 		return err
 	}
 	inst, err := r.Resolve(ctx, name)
 	if err != nil {
-		return nil // already gone
+		return nil
 	}
 	for _, n := range inst.Nodes {
 		_ = n.Driver.Remove(ctx, driver.RemoveOptions{})
 	}
-	if err := r.Store.Update(func(tx *store.Txn) error { return tx.Remove(name) }); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "removed builder %s\n", name)
-	return nil
+	return r.Store.Update(func(tx *store.Txn) error { return tx.Remove(name) })
 }
 
 // appendGitHubFile adds name=value to one of the runner's files

@@ -225,7 +225,9 @@ func TestActionBadInput(t *testing.T) {
 		{name: "malformed platforms", inputs: map[string]string{"platforms": "linux/amd64,,linux/arm64x"}, want: `invalid --platform "linux/arm64x"`},
 		{name: "push without tags", inputs: map[string]string{"push": "true"}, want: "tags is empty"},
 		{name: "not a boolean", inputs: map[string]string{"load": "yes please"}, want: `input load: "yes please" is not true or false`},
-		{name: "append", inputs: map[string]string{"append": "- endpoint: tcp://10.0.0.9:1234"}, want: "input append: builders with several nodes are not supported yet"},
+		{name: "append without a driver", inputs: map[string]string{"append": "- endpoint: tcp://10.0.0.9:1234"}, want: "input append adds nodes to a builder the step creates"},
+		{name: "append with an unknown key", inputs: map[string]string{"driver": "remote", "endpoint": "tcp://10.0.0.9:1234", "append": "- endpoint: tcp://10.0.0.9:1234\n  buildkitd-flags: --debug"}, want: `input append: node 1: unknown key "buildkitd-flags"`},
+		{name: "append not a list", inputs: map[string]string{"driver": "remote", "endpoint": "tcp://10.0.0.9:1234", "append": "endpoint: tcp://10.0.0.9:1234"}, want: "input append: want a YAML list of nodes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,6 +242,56 @@ func TestActionBadInput(t *testing.T) {
 				t.Errorf("a build started:\n%s", res.Stderr)
 			}
 		})
+	}
+}
+
+// setup-buildx-action's append: the step's builder gets a second node for
+// arm64, the first keeps amd64, and the push joins both nodes' images into
+// one index; the cleanup removes the builder with both nodes.
+func TestActionAppendNodes(t *testing.T) {
+	t.Parallel()
+	r := newRunner(t, true)
+	bk := os.Getenv("XBUILD_TEST_BUILDKIT")
+	tag := fmt.Sprintf("%s/xbuild-test/action-append:%d", os.Getenv("XBUILD_TEST_REGISTRY"), time.Now().UnixNano())
+	res := r.step("main.js", map[string]string{
+		"context":     helloContext(t),
+		"platforms":   "linux/amd64,linux/arm64",
+		"tags":        tag,
+		"build-args":  baseArg(),
+		"push":        "true",
+		"driver":      "remote",
+		"endpoint":    bk,
+		"append":      "- name: arm\n  endpoint: " + bk + "\n  platforms: linux/arm64\n",
+		"xbuild-path": xbuildBin,
+	})
+	if res.Code != 0 {
+		t.Fatalf("the step failed:\n%s", res)
+	}
+	if !strings.Contains(res.Stderr, "building linux/arm64 on node arm") || !strings.Contains(res.Stderr, "building linux/amd64 on node xbuild-") {
+		t.Errorf("the platforms were not built on their nodes:\n%s", res.Stderr)
+	}
+	state := r.file(r.state)
+	saved, err := os.ReadFile(filepath.Join(r.dir, "xbuild", "builders", state["builder"]+".json"))
+	var b struct {
+		Nodes []struct {
+			Name      string
+			Platforms []string
+		}
+	}
+	if err != nil || json.Unmarshal(saved, &b) != nil || len(b.Nodes) != 2 ||
+		strings.Join(b.Nodes[0].Platforms, ",") != "linux/amd64" || b.Nodes[1].Name != "arm" || strings.Join(b.Nodes[1].Platforms, ",") != "linux/arm64" {
+		t.Errorf("the builder's nodes (%v):\n%s", err, saved)
+	}
+	cfg := t.TempDir()
+	raw := mustXB(t, cfg, []string{"imagetools", "inspect", "--raw", tag})
+	if want := digestOf(r.file(r.output)["digest"]); want.String() != "sha256:"+fmt.Sprintf("%x", sha256.Sum256([]byte(strings.TrimSuffix(raw.Stdout, "\n")))) {
+		t.Errorf("output digest %s is not the pushed index:\n%s", want, raw.Stdout)
+	}
+	if got := inspectPlatforms(t, cfg, tag); len(got) != 2 {
+		t.Errorf("%s platforms = %+v", tag, got)
+	}
+	if p := r.post(); p.Code != 0 || !strings.Contains(p.Stdout, "removed builder "+state["builder"]) {
+		t.Errorf("cleanup: %s", p)
 	}
 }
 
