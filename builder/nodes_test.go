@@ -92,13 +92,29 @@ func TestPlanJobSplit(t *testing.T) {
 		t.Errorf("index annotations = %v", jp.indexAnnotations)
 	}
 
+	// A load into a containerd store joins there, with every platform.
 	load := exporter.Output{Type: exporter.TypeDocker, Attrs: map[string]string{}}
+	jp, err = planJob(inst, conns, job([]exporter.Output{load}, "app"), false)
+	if err != nil || jp.load == nil || len(jp.dst.Platforms) != 2 {
+		t.Fatalf("load: %+v, %v; want a load joined in the containerd store for both platforms", jp, err)
+	}
+	classic := caps
+	classic.ImageStore = imagestore.Classic
+	classicConns := []*nodeConn{
+		{node: conns[0].node, info: driver.Info{Capabilities: classic}},
+		{node: conns[1].node, info: driver.Info{Capabilities: classic}},
+	}
+	if _, err := planJob(inst, classicConns, job([]exporter.Output{load}, "app"), false); err == nil || !strings.Contains(err.Error(), "classic image store") {
+		t.Errorf("load into a classic store from two nodes: got %v, want a refusal", err)
+	}
+
+	oci := exporter.Output{Type: exporter.TypeOCI, Dest: "x.tar", Attrs: map[string]string{}}
 	for name, tc := range map[string]struct {
 		j      *Job
 		dep    bool
 		errHas string
 	}{
-		"load":      {job([]exporter.Output{load}, "app"), false, "can only be joined in a registry"},
+		"oci":       {job([]exporter.Output{oci}, "app"), false, "can only be joined in a registry (--push) or in a containerd image store"},
 		"push+load": {job([]exporter.Output{push, load}, "app"), false, "can only be joined in a registry"},
 		"no output": {job(nil, "app"), false, "can only be joined in a registry"},
 		"no name":   {job([]exporter.Output{push}), false, "add -t/--tag"},

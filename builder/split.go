@@ -3,27 +3,35 @@ package builder
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	bkclient "github.com/moby/buildkit/client"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xbuild/xbuild/exporter"
+	"github.com/xbuild/xbuild/imagestore"
 	"github.com/xbuild/xbuild/imagetools"
 )
 
 // jobPlan says where a job runs: on one node, or, when its platforms are
 // spread over several nodes, in one part per node whose results are
-// joined into one index in the registry afterwards, as buildx does.
+// joined into one index afterwards: in the registry, as buildx does, or in
+// the containerd store a load goes to.
 type jobPlan struct {
 	parts []*partPlan
-	// tags name the joined index; only for a split job.
+	// load, for a split job, is the load into a containerd store the parts
+	// are joined in; nil joins them in the registry.
+	load *exporter.Output
+	// dst is where the joined load goes, with every platform of the job.
+	dst exporter.Destination
+	// tags name the joined index in the registry.
 	tags []reference.NamedTagged
 	// indexAnnotations go on the joined index.
 	indexAnnotations map[string]string
@@ -88,8 +96,18 @@ func (jp *jobPlan) prepareJoin(inst *Instance, j *Job, isDependency bool) error 
 		return fmt.Errorf("%s, so target %s cannot be another target's context; give one node all its platforms", split, j.Name)
 	}
 	outs := jp.parts[0].plan.Outputs
+	dst := jp.parts[0].plan.Destination
+	if len(outs) == 1 && exporter.JoinsLoad(outs[0], dst) {
+		jp.load = &outs[0]
+		jp.dst = dst
+		jp.dst.Platforms = j.Req.Platforms
+		return nil
+	}
+	if len(outs) == 1 && outs[0].Loads() && dst.Store == imagestore.Classic {
+		return fmt.Errorf("%s: the classic image store of the docker engine at %s cannot hold a multi-platform image; turn on its containerd image store, or use --push", split, dst.Engine.Host)
+	}
 	if len(outs) == 0 || slices.ContainsFunc(outs, func(o exporter.Output) bool { return !o.Pushes() }) {
-		return fmt.Errorf("%s: results of several nodes can only be joined in a registry; use --push (or --output type=image,push=true), or create the nodes so that one takes every platform", split)
+		return fmt.Errorf("%s: results of several nodes can only be joined in a registry (--push) or in a containerd image store (--load into an engine with the containerd store, or type=containerd); or create the nodes so that one takes every platform", split)
 	}
 	var names []string
 	for _, o := range outs {
@@ -132,25 +150,32 @@ func (jp *jobPlan) prepareJoin(inst *Instance, j *Job, isDependency bool) error 
 	return nil
 }
 
-// partResult is what one node pushed.
+// partResult is what one node exported.
 type partResult struct {
-	digest   string
+	desc     ocispecs.Descriptor
 	ref      string
 	metadata map[string]any
 	stats    Stats
 }
 
 // buildSplit builds each part on its node, all at once, then joins the
-// pushed results into one index under the job's names. Each part's images
-// stay in the registry by digest only until the index names them, so a
-// failed part leaves no tag behind.
+// results into one index under the job's names. In a registry the parts
+// stay by digest only until the index names them, and in a containerd
+// store under a lease until then, so a failed part leaves no name behind.
 func buildSplit(ctx context.Context, inst *Instance, j *Job, jp *jobPlan, ctxStores map[string]*contextStore,
 	d *display, opts BuildOptions) (*Result, error) {
+	var load *exporter.JoinedLoad
+	if jp.load != nil {
+		var err error
+		if load, err = exporter.StartJoinedLoad(ctx, *jp.load, jp.dst, j.Req.Tags); err != nil {
+			return nil, fmt.Errorf("loading the images of several nodes as one needs the store's containerd on this host (or use --push): %w", err)
+		}
+	}
 	results := make([]partResult, len(jp.parts))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, pt := range jp.parts {
 		g.Go(func() error {
-			r, err := buildPart(gctx, pt, ctxStores, d, opts)
+			r, err := buildPart(gctx, pt, load, ctxStores, d, opts)
 			if err != nil {
 				return fmt.Errorf("node %s: %w", pt.conn.node.Name, err)
 			}
@@ -158,29 +183,19 @@ func buildSplit(ctx context.Context, inst *Instance, j *Job, jp *jobPlan, ctxSto
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
-		}
-		return nil, err
+	err := g.Wait()
+	if err != nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
 	}
-	repo := reference.TrimNamed(jp.tags[0]).String()
-	inputs := make([]imagetools.Input, len(results))
-	for i, r := range results {
-		inputs[i] = imagetools.Input{Ref: repo + "@" + r.digest, Source: imagetools.NewRegistry(opts.RegistryCreds)}
+	var idx *imagetools.Index
+	var names []string
+	if load != nil {
+		idx, names, err = joinInStore(ctx, load, jp, results, err, d)
+	} else if err == nil {
+		idx, names, err = joinInRegistry(ctx, jp, results, d, opts)
 	}
-	names := make([]string, len(jp.tags))
-	for i, t := range jp.tags {
-		names[i] = t.String()
-	}
-	st := d.progress().Step("joining the nodes' images into one index for " + strings.Join(names, ", "))
-	idx, err := imagetools.Assemble(ctx, inputs, imagetools.AssembleOptions{Annotations: jp.indexAnnotations})
-	if err == nil {
-		err = imagetools.Push(ctx, idx, jp.tags, opts.RegistryCreds)
-	}
-	st.Done(err)
 	if err != nil {
-		return nil, fmt.Errorf("joining the nodes' images: %w", err)
+		return nil, err
 	}
 	desc, err := json.Marshal(idx.Desc)
 	if err != nil {
@@ -197,8 +212,10 @@ func buildSplit(ctx context.Context, inst *Instance, j *Job, jp *jobPlan, ctxSto
 	}
 	md[exporter.KeyDigest] = idx.Desc.Digest.String()
 	md[exporter.KeyDescriptor] = json.RawMessage(desc)
-	md[exporter.KeyImageName] = strings.Join(names, ",")
-	md[exporter.KeyBuildRef] = results[0].ref
+	if len(names) > 0 {
+		md[exporter.KeyImageName] = strings.Join(names, ",")
+	}
+	md[exporter.KeyBuildRef] = inst.Name + "/" + results[0].ref
 	res, err := recordResult(j.Req, md)
 	if err != nil {
 		return nil, err
@@ -207,8 +224,69 @@ func buildSplit(ctx context.Context, inst *Instance, j *Job, jp *jobPlan, ctxSto
 	return res, nil
 }
 
+// joinInRegistry pushes the index of the parts' images, which they pushed
+// by digest, under the job's tags.
+func joinInRegistry(ctx context.Context, jp *jobPlan, results []partResult, d *display, opts BuildOptions) (*imagetools.Index, []string, error) {
+	repo := reference.TrimNamed(jp.tags[0]).String()
+	inputs := make([]imagetools.Input, len(results))
+	for i, r := range results {
+		inputs[i] = imagetools.Input{Ref: repo + "@" + r.desc.Digest.String(), Source: imagetools.NewRegistry(opts.RegistryCreds)}
+	}
+	names := make([]string, len(jp.tags))
+	for i, t := range jp.tags {
+		names[i] = t.String()
+	}
+	st := d.progress().Step("joining the nodes' images into one index for " + strings.Join(names, ", "))
+	idx, err := imagetools.Assemble(ctx, inputs, imagetools.AssembleOptions{Annotations: jp.indexAnnotations})
+	if err == nil {
+		err = imagetools.Push(ctx, idx, jp.tags, opts.RegistryCreds)
+	}
+	st.Done(err)
+	if err != nil {
+		return nil, nil, fmt.Errorf("joining the nodes' images: %w", err)
+	}
+	return idx, names, nil
+}
+
+// joinInStore assembles the index of the images the parts wrote into the
+// load's containerd store, then has the load name it; with buildErr, it
+// only releases the load.
+func joinInStore(ctx context.Context, load *exporter.JoinedLoad, jp *jobPlan, results []partResult, buildErr error, d *display) (*imagetools.Index, []string, error) {
+	if buildErr != nil {
+		_ = load.Finish(ctx, ocispecs.Descriptor{}, nil, buildErr, d.progress())
+		return nil, nil, buildErr
+	}
+	inputs := make([]imagetools.Input, len(results))
+	for i, r := range results {
+		inputs[i] = imagetools.Input{Ref: "node " + jp.parts[i].conn.node.Name, Source: storeSource{root: r.desc, p: load.Provider()}}
+	}
+	idx, err := imagetools.Assemble(ctx, inputs, imagetools.AssembleOptions{Annotations: jp.indexAnnotations})
+	if err != nil {
+		_ = load.Finish(ctx, ocispecs.Descriptor{}, nil, err, d.progress())
+		return nil, nil, fmt.Errorf("joining the nodes' images: %w", err)
+	}
+	if err := load.Finish(ctx, idx.Desc, idx.Raw, nil, d.progress()); err != nil {
+		return nil, nil, err
+	}
+	return idx, load.Names(), nil
+}
+
+// storeSource shows Assemble one image a part wrote into a content store.
+type storeSource struct {
+	root ocispecs.Descriptor
+	p    content.Provider
+}
+
+func (s storeSource) Resolve(_ context.Context, ref string) (string, ocispecs.Descriptor, error) {
+	return ref, s.root, nil
+}
+
+func (s storeSource) Fetch(ctx context.Context, desc ocispecs.Descriptor) ([]byte, error) {
+	return content.ReadBlob(ctx, s.p, desc)
+}
+
 // buildPart solves one node's share of a split job and pushes it by digest.
-func buildPart(ctx context.Context, pt *partPlan, ctxStores map[string]*contextStore, d *display, opts BuildOptions) (*partResult, error) {
+func buildPart(ctx context.Context, pt *partPlan, load *exporter.JoinedLoad, ctxStores map[string]*contextStore, d *display, opts BuildOptions) (*partResult, error) {
 	in, err := prepareInputs(pt.req)
 	if err != nil {
 		return nil, err
@@ -218,8 +296,10 @@ func buildPart(ctx context.Context, pt *partPlan, ctxStores map[string]*contextS
 		in.attrs["context:"+name] = "oci-layout://" + cs.id + "@" + cs.digest
 	}
 	d.progress().note("building " + pt.String())
-	ex, err := exporter.Prepare(ctx, pt.plan.Outputs, pt.plan.Destination, exporter.PrepareOptions{Stdout: opts.Stdout})
-	if err != nil {
+	ex := &exporter.Export{}
+	if load != nil {
+		ex.Entries = []bkclient.ExportEntry{load.Entry()}
+	} else if ex, err = exporter.Prepare(ctx, pt.plan.Outputs, pt.plan.Destination, exporter.PrepareOptions{Stdout: opts.Stdout}); err != nil {
 		return nil, err
 	}
 	so, err := solveOpt(pt.req, pt.plan, in, ex)
@@ -233,16 +313,16 @@ func buildPart(ctx context.Context, pt *partPlan, ctxStores map[string]*contextS
 	if err != nil {
 		return nil, sbomGeneratorError(err, pt.plan)
 	}
-	dgst := resp.ExporterResponse[exporter.KeyDigest]
-	if dgst == "" {
-		return nil, errors.New("the builder pushed no image digest")
+	desc, err := exporter.DescriptorFrom(resp.ExporterResponse)
+	if err != nil {
+		return nil, err
 	}
 	md := map[string]any{}
 	if m := opts.MetadataProvenance; m != "" && m != MetadataProvenanceDisabled {
 		partProvenance(ctx, pt, so.Ref, m, md, d)
 	}
 	return &partResult{
-		digest: dgst, metadata: md, stats: sc.stats(),
+		desc: desc, metadata: md, stats: sc.stats(),
 		ref: fmt.Sprintf("%s/%s", pt.conn.node.Name, so.Ref),
 	}, nil
 }

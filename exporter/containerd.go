@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/docker/go-units"
+	bkclient "github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -81,6 +83,12 @@ func startContainerdLoad(ctx context.Context, c *client.Client, loc imagestore.L
 // in every case; what a failed or interrupted load wrote is left to
 // containerd's garbage collector, and no name ever points at it.
 func (l *containerdLoad) finish(ctx context.Context, resp map[string]string, solveErr error, pr Progress) error {
+	return l.complete(ctx, solveErr, pr, func(context.Context) (ocispecs.Descriptor, error) { return DescriptorFrom(resp) })
+}
+
+// complete names the image root gives, unless solveErr says the export
+// failed, then releases the lease.
+func (l *containerdLoad) complete(ctx context.Context, solveErr error, pr Progress, root func(context.Context) (ocispecs.Descriptor, error)) error {
 	defer l.c.Close()
 	ctx = namespaces.WithNamespace(context.WithoutCancel(ctx), l.loc.Namespace)
 	defer l.c.LeasesService().Delete(ctx, l.lease) //nolint:errcheck // expires anyway
@@ -88,16 +96,16 @@ func (l *containerdLoad) finish(ctx context.Context, resp map[string]string, sol
 		return nil
 	}
 	step := pr.Step(fmt.Sprintf("loading into containerd %s (namespace %s)", l.loc.Address, l.loc.Namespace))
-	err := l.name(leases.WithLease(ctx, l.lease.ID), resp, step)
+	ctx = leases.WithLease(ctx, l.lease.ID)
+	desc, err := root(ctx)
+	if err == nil {
+		err = l.name(ctx, desc, step)
+	}
 	step.Done(err)
 	return err
 }
 
-func (l *containerdLoad) name(ctx context.Context, resp map[string]string, step Step) error {
-	desc, err := descriptorFrom(resp)
-	if err != nil {
-		return err
-	}
+func (l *containerdLoad) name(ctx context.Context, desc ocispecs.Descriptor, step Step) error {
 	total, err := l.store.summary(ctx, desc)
 	if err != nil {
 		return err
@@ -137,6 +145,78 @@ func (l *containerdLoad) name(ctx context.Context, resp map[string]string, step 
 	return nil
 }
 
+// JoinedLoad loads the shares of one build that several nodes export into
+// one containerd store. Every share writes under the same lease, so none of
+// it is collected before Finish names the index that joins them.
+type JoinedLoad struct {
+	l *containerdLoad
+}
+
+// JoinsLoad reports whether out loads into a containerd store that a
+// JoinedLoad can write into: an engine load into the containerd store from
+// a node that is not the engine, or type=containerd.
+func JoinsLoad(out Output, dst Destination) bool {
+	return out.Type == TypeContainerd || out.Loads() && !dst.Native && dst.Store == imagestore.Containerd
+}
+
+// StartJoinedLoad reaches the containerd out loads into; it fails when this
+// host cannot, since an engine's load endpoint takes one archive, not
+// shares. tags name the image when out does not.
+func StartJoinedLoad(ctx context.Context, out Output, dst Destination, tags []string) (*JoinedLoad, error) {
+	loc := dst.Containerd
+	if out.Type == TypeContainerd {
+		loc = imagestore.Location{Address: out.Attrs["address"], Namespace: out.Attrs["namespace"], Snapshotter: out.Attrs["snapshotter"]}
+	}
+	name := out.Attrs["name"]
+	if name == "" {
+		name = strings.Join(tags, ",")
+	}
+	names, err := normalizedNames(name)
+	if err != nil {
+		return nil, err
+	}
+	if out.Type == TypeContainerd && len(names) == 0 {
+		return nil, errors.New("loading into containerd needs an image name: add -t NAME or name= to the output")
+	}
+	c, err := dialContainerd(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	l, err := startContainerdLoad(ctx, c, loc, names, hostPlatform(dst.Platforms))
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &JoinedLoad{l: l}, nil
+}
+
+// Entry is the export entry of each share. A share of one platform keeps
+// its attestations, as the joined image would have in one solve: the OCI
+// exporter drops default (inline-only) ones from a single image unless
+// told otherwise.
+func (j *JoinedLoad) Entry() bkclient.ExportEntry {
+	return bkclient.ExportEntry{Type: TypeOCI, OutputStore: j.l.store, Attrs: map[string]string{
+		"tar": "false", "prefer-image-digest": "true", "attestation-inline": "true",
+	}}
+}
+
+// Names are what Finish names the image (none: kept as dangling).
+func (j *JoinedLoad) Names() []string { return j.l.names }
+
+// Provider reads what the shares wrote.
+func (j *JoinedLoad) Provider() content.Provider { return j.l.store }
+
+// Finish stores the joining index (raw, described by index), unpacks and
+// names it, unless err says a share failed; the lease goes in every case.
+func (j *JoinedLoad) Finish(ctx context.Context, index ocispecs.Descriptor, raw []byte, err error, pr Progress) error {
+	return j.l.complete(ctx, err, pr, func(ctx context.Context) (ocispecs.Descriptor, error) {
+		if err := content.WriteBlob(ctx, j.l.store, "xbuild-index-"+index.Digest.String(), bytes.NewReader(raw), index); err != nil {
+			return index, fmt.Errorf("storing the joined index: %w", err)
+		}
+		return index, nil
+	})
+}
+
 func putImage(ctx context.Context, is images.Store, img images.Image) error {
 	if _, err := is.Update(ctx, img, "target"); err == nil || !cerrdefs.IsNotFound(err) {
 		return err
@@ -148,7 +228,8 @@ func putImage(ctx context.Context, is images.Store, img images.Image) error {
 	return err
 }
 
-func descriptorFrom(resp map[string]string) (ocispecs.Descriptor, error) {
+// DescriptorFrom reads the image descriptor of an export's response.
+func DescriptorFrom(resp map[string]string) (ocispecs.Descriptor, error) {
 	var desc ocispecs.Descriptor
 	raw, ok := resp[KeyDescriptor]
 	if !ok {
@@ -191,6 +272,12 @@ type countingStore struct {
 	mu     sync.Mutex
 	blobs  map[digest.Digest]bool
 	nbytes atomic.Int64
+	// open holds a channel per ref being written, closed when its writer
+	// ends. Nodes exporting shares of one build write the same blobs
+	// (a COPY layer is the same on every platform); containerd refuses a
+	// second writer of a ref with an error the client logs before
+	// retrying, so the second one waits here instead.
+	open map[string]chan struct{}
 }
 
 func (s *countingStore) scope(ctx context.Context) context.Context {
@@ -218,17 +305,62 @@ func (s *countingStore) Abort(ctx context.Context, ref string) error {
 }
 
 func (s *countingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (content.Writer, error) {
-	w, err := s.Store.Writer(s.scope(ctx), opts...)
+	var wo content.WriterOpts
+	for _, o := range opts {
+		if err := o(&wo); err != nil {
+			return nil, err
+		}
+	}
+	release, err := s.claim(ctx, wo.Ref)
 	if err != nil {
 		return nil, err
 	}
-	return &countingWriter{Writer: w, s: s}, nil
+	w, err := s.Store.Writer(s.scope(ctx), opts...)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &countingWriter{Writer: w, s: s, release: sync.OnceFunc(release)}, nil
+}
+
+// claim waits until no other writer of this store writes ref.
+func (s *countingStore) claim(ctx context.Context, ref string) (func(), error) {
+	for {
+		s.mu.Lock()
+		busy, ok := s.open[ref]
+		if !ok {
+			if s.open == nil {
+				s.open = map[string]chan struct{}{}
+			}
+			done := make(chan struct{})
+			s.open[ref] = done
+			s.mu.Unlock()
+			return func() {
+				s.mu.Lock()
+				delete(s.open, ref)
+				s.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 type countingWriter struct {
 	content.Writer
-	s *countingStore
-	n int64
+	s       *countingStore
+	n       int64
+	release func()
+}
+
+func (w *countingWriter) Close() error {
+	defer w.release()
+	return w.Writer.Close()
 }
 
 func (w *countingWriter) Write(p []byte) (int, error) {
@@ -238,6 +370,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 }
 
 func (w *countingWriter) Commit(ctx context.Context, size int64, expected digest.Digest, opts ...content.Opt) error {
+	defer w.release()
 	err := w.Writer.Commit(w.s.scope(ctx), size, expected, opts...)
 	if err != nil && !cerrdefs.IsAlreadyExists(err) {
 		return err

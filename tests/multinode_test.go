@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -94,13 +95,50 @@ func TestMultiNodeBuilder(t *testing.T) {
 		t.Errorf("bake target both platforms = %+v", got)
 	}
 
-	// Anything but a push cannot hold both nodes' results: refused before
-	// work, with the split named.
-	bad := xb(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "--output", "type=oci,dest=" + filepath.Join(t.TempDir(), "x.tar"),
-		"--build-arg", baseArg(), helloContext(t)})
-	if bad.Code != 1 || !strings.Contains(bad.Stderr, "builder duo builds linux/amd64 on node amd and linux/arm64 on node arm: results of several nodes can only be joined in a registry") ||
-		!strings.Contains(bad.Stderr, "[+] Building 0.0s (0/0)") {
-		t.Errorf("an OCI archive from two nodes: want a refusal before work, got\n%s", bad)
+	// --load into a containerd-store engine joins both nodes' images in
+	// its containerd: one index, both platforms run, attestations kept.
+	ctdHost := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	local := uniqueTag(t, "multinode")
+	r = mustXB(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "--load", "-t", local, "--build-arg", baseArg(), helloContext(t)},
+		withDockerHost(ctdHost))
+	if !strings.Contains(r.Stderr, "building linux/arm64 on node arm") || !strings.Contains(r.Stderr, "loading into containerd") {
+		t.Errorf("the load was not joined in containerd:\n%s", r.Stderr)
+	}
+	api := engine(t, ctdHost)
+	if kinds := manifestKinds(t, api, local); strings.Join(kinds["image"], ",") != "linux/amd64,linux/arm64" || len(kinds["attestation"]) != 2 {
+		t.Errorf("loaded manifests = %v, want both platforms with their attestations", kinds)
+	}
+	if out := runImage(t, api, local, "linux/arm64"); !strings.Contains(out, "built for linux/arm64 on aarch64") {
+		t.Errorf("the arm64 variant printed %q", out)
+	}
+
+	// Without that containerd, the engine's load endpoint cannot take two
+	// halves: a clear error, and no image under the name.
+	noDirect := uniqueTag(t, "multinode-nodirect")
+	r = xb(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "--load", "-t", noDirect, "--build-arg", baseArg(), helloContext(t)},
+		withDockerHost(ctdHost), withEnv("XBUILD_DIRECT_LOAD=0"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "loading the images of several nodes as one needs the store's containerd on this host (or use --push)") {
+		t.Errorf("a joined load without containerd: want a clear error, got\n%s", r)
+	}
+	if _, err := api.ImageInspect(context.Background(), noDirect); err == nil {
+		t.Errorf("%s exists after a failed load", noDirect)
+	}
+
+	// Where the halves cannot meet, the build is refused before work, with
+	// the split named.
+	for _, tc := range []struct {
+		args   []string
+		host   string
+		errHas string
+	}{
+		{[]string{"--output", "type=oci,dest=" + filepath.Join(t.TempDir(), "x.tar")}, ctdHost, "can only be joined in a registry (--push) or in a containerd image store"},
+		{[]string{"--load", "-t", "x"}, os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"), "cannot hold a multi-platform image"},
+	} {
+		bad := xb(t, cfg, append([]string{"build", "--platform", "linux/amd64,linux/arm64", "--build-arg", baseArg(), helloContext(t)}, tc.args...), withDockerHost(tc.host))
+		if bad.Code != 1 || !strings.Contains(bad.Stderr, "builder duo builds linux/amd64 on node amd and linux/arm64 on node arm: ") ||
+			!strings.Contains(bad.Stderr, tc.errHas) || !strings.Contains(bad.Stderr, "[+] Building 0.0s (0/0)") {
+			t.Errorf("%v: want a refusal before work with %q, got\n%s", tc.args, tc.errHas, bad)
+		}
 	}
 	// One platform runs on its node alone, with any output.
 	dir := t.TempDir()
