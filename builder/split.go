@@ -285,7 +285,8 @@ func (s storeSource) Fetch(ctx context.Context, desc ocispecs.Descriptor) ([]byt
 	return content.ReadBlob(ctx, s.p, desc)
 }
 
-// buildPart solves one node's share of a split job and pushes it by digest.
+// buildPart solves one node's share of a split job: pushed by digest, or
+// written into the joined load's store.
 func buildPart(ctx context.Context, pt *partPlan, load *exporter.JoinedLoad, ctxStores map[string]*contextStore, d *display, opts BuildOptions) (*partResult, error) {
 	in, err := prepareInputs(pt.req)
 	if err != nil {

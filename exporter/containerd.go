@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -106,7 +105,7 @@ func (l *containerdLoad) complete(ctx context.Context, solveErr error, pr Progre
 }
 
 func (l *containerdLoad) name(ctx context.Context, desc ocispecs.Descriptor, step Step) error {
-	total, err := l.store.summary(ctx, desc)
+	tree, err := l.store.summary(ctx, desc)
 	if err != nil {
 		return err
 	}
@@ -115,8 +114,10 @@ func (l *containerdLoad) name(ctx context.Context, desc ocispecs.Descriptor, ste
 	if err := images.Dispatch(ctx, images.SetChildrenLabels(l.store, images.ChildrenHandler(l.store)), nil, desc); err != nil {
 		return fmt.Errorf("labelling the loaded image's content: %w", err)
 	}
-	written, bytes := l.store.written()
-	step.Log("%d of %d blobs already present, sent %d (%s)", total-written, total, written, units.BytesSize(float64(bytes)))
+	// Counted within the image: the shares of a joined load also write
+	// indexes of their own that the image does not keep.
+	written, size := l.store.writtenOf(tree)
+	step.Log("%d of %d blobs already present, sent %d (%s)", len(tree)-written, len(tree), written, units.BytesSize(float64(size)))
 	ps := l.unpack
 	if len(ps) == 0 {
 		ps = []ocispecs.Platform{platforms.DefaultSpec()}
@@ -269,9 +270,8 @@ type countingStore struct {
 	content.Store
 	ns, lease string
 
-	mu     sync.Mutex
-	blobs  map[digest.Digest]bool
-	nbytes atomic.Int64
+	mu    sync.Mutex
+	blobs map[digest.Digest]int64 // written by this load, with their sizes
 	// open holds a channel per ref being written, closed when its writer
 	// ends. Nodes exporting shares of one build write the same blobs
 	// (a COPY layer is the same on every platform); containerd refuses a
@@ -378,35 +378,30 @@ func (w *countingWriter) Commit(ctx context.Context, size int64, expected digest
 	if err == nil {
 		w.s.mu.Lock()
 		if w.s.blobs == nil {
-			w.s.blobs = map[digest.Digest]bool{}
+			w.s.blobs = map[digest.Digest]int64{}
 		}
-		w.s.blobs[w.Digest()] = true
+		w.s.blobs[w.Digest()] = w.n
 		w.s.mu.Unlock()
-		w.s.nbytes.Add(w.n)
 	}
 	return err
 }
 
-// written is how many blobs and bytes this load wrote.
-func (s *countingStore) written() (int, int64) {
+// writtenOf is how many of the given blobs this load wrote, and their bytes.
+func (s *countingStore) writtenOf(blobs map[digest.Digest]bool) (int, int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.blobs), s.nbytes.Load()
-}
-
-// WrittenBlobs lists the digests this load wrote.
-func (s *countingStore) writtenBlobs() []digest.Digest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]digest.Digest, 0, len(s.blobs))
-	for d := range s.blobs {
-		out = append(out, d)
+	n, size := 0, int64(0)
+	for d := range blobs {
+		if b, ok := s.blobs[d]; ok {
+			n++
+			size += b
+		}
 	}
-	return out
+	return n, size
 }
 
-// summary counts the blobs the image is made of.
-func (s *countingStore) summary(ctx context.Context, desc ocispecs.Descriptor) (int, error) {
+// summary lists the blobs the image is made of.
+func (s *countingStore) summary(ctx context.Context, desc ocispecs.Descriptor) (map[digest.Digest]bool, error) {
 	seen := map[digest.Digest]bool{}
 	err := images.Walk(s.scope(ctx), images.HandlerFunc(func(ctx context.Context, d ocispecs.Descriptor) ([]ocispecs.Descriptor, error) {
 		if seen[d.Digest] {
@@ -416,7 +411,7 @@ func (s *countingStore) summary(ctx context.Context, desc ocispecs.Descriptor) (
 		return images.Children(ctx, s.Store, d)
 	}), desc)
 	if err != nil {
-		return 0, fmt.Errorf("checking the loaded image: %w", err)
+		return nil, fmt.Errorf("checking the loaded image: %w", err)
 	}
-	return len(seen), nil
+	return seen, nil
 }

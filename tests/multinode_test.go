@@ -99,12 +99,24 @@ func TestMultiNodeBuilder(t *testing.T) {
 	// its containerd: one index, both platforms run, attestations kept.
 	ctdHost := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
 	local := uniqueTag(t, "multinode")
-	r = mustXB(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "--load", "-t", local, "--build-arg", baseArg(), helloContext(t)},
+	loadCtx := helloContext(t)
+	r = mustXB(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "--load", "-t", local, "--build-arg", baseArg(), loadCtx},
 		withDockerHost(ctdHost))
 	if !strings.Contains(r.Stderr, "building linux/arm64 on node arm") || !strings.Contains(r.Stderr, "loading into containerd") {
 		t.Errorf("the load was not joined in containerd:\n%s", r.Stderr)
 	}
+	// The same build again sends nothing: every blob of the joined image
+	// is in the store already. (Provenance records the build's time, so it
+	// is left out here.)
+	for i := range 2 {
+		r = mustXB(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "--provenance=false", "--load", "-t", local + "-again",
+			"--build-arg", baseArg(), loadCtx}, withDockerHost(ctdHost))
+		if m := loadSummary.FindStringSubmatch(r.Stderr); i == 1 && (m == nil || m[3] != "0" || m[1] != m[2]) {
+			t.Errorf("reloading the same joined image: want every blob present and none sent, got %q\n%s", m, r.Stderr)
+		}
+	}
 	api := engine(t, ctdHost)
+	t.Cleanup(func() { _, _ = api.ImageRemove(context.Background(), local+"-again", dockerRemoveForce) })
 	if kinds := manifestKinds(t, api, local); strings.Join(kinds["image"], ",") != "linux/amd64,linux/arm64" || len(kinds["attestation"]) != 2 {
 		t.Errorf("loaded manifests = %v, want both platforms with their attestations", kinds)
 	}
