@@ -28,8 +28,9 @@ type BuildOptions struct {
 	// MetadataProvenance is how much provenance goes into the results'
 	// metadata; empty or disabled fetches none (no metadata file asked).
 	MetadataProvenance MetadataProvenance
-	// RegistryCreds authenticates this side's registry requests, for
-	// joining the images of a builder's nodes into one index.
+	// RegistryCreds authenticates this side's registry requests: joining
+	// the images of a builder's nodes into one index, and the pushes an
+	// engine makes for this side.
 	RegistryCreds func(host string) (user, secret string, err error)
 	// GroupLogs gives each job a display of its own, printed whole between
 	// ::group::/::endgroup:: lines when the job ends, so a GitHub Actions
@@ -180,6 +181,9 @@ func solveOne(ctx context.Context, c *bkclient.Client, so *bkclient.SolveOpt, ex
 	<-forwarded
 	var exporterResp map[string]string
 	if resp != nil {
+		if resp.ExporterResponse == nil {
+			resp.ExporterResponse = map[string]string{}
+		}
 		exporterResp = resp.ExporterResponse
 	}
 	finishErr := ex.Finish(ctx, exporterResp, solveErr, d.progress())

@@ -275,7 +275,7 @@ func buildJob(ctx context.Context, inst *Instance, node Node, c *bkclient.Client
 	}
 	var res *Result
 	if !isDependency || !onlyCacheOnly(p.Outputs) {
-		ex, err := exporter.Prepare(ctx, p.Outputs, p.Destination, exporter.PrepareOptions{Tags: j.Req.Tags, Stdout: opts.Stdout})
+		ex, err := exporter.Prepare(ctx, p.Outputs, p.Destination, exporter.PrepareOptions{Tags: j.Req.Tags, Stdout: opts.Stdout, RegistryCreds: opts.RegistryCreds})
 		if err != nil {
 			return nil, err
 		}

@@ -54,7 +54,7 @@ func TestAssignPlatforms(t *testing.T) {
 // else is refused before work, naming the split.
 func TestPlanJobSplit(t *testing.T) {
 	t.Parallel()
-	caps := driver.Capabilities{MultiPlatform: true, ImageStore: imagestore.Containerd}
+	caps := driver.Capabilities{MultiPlatform: true, ImageStore: imagestore.Containerd, Exporters: []string{"local", "tar", "oci", "docker"}, CacheExport: true}
 	conns := []*nodeConn{
 		{node: Node{Name: "n0", Platforms: plats(t, "linux/amd64")}, info: driver.Info{Capabilities: caps}},
 		{node: Node{Name: "n1", Platforms: plats(t, "linux/arm64")}, info: driver.Info{Capabilities: caps}},

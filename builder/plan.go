@@ -64,6 +64,9 @@ func plan(req *Request, caps driver.Capabilities, sbomGenerator, sbomGeneratorFr
 			return nil, &RejectedError{ErrAttestationNotSupported}
 		}
 	}
+	if err := checkExporters(req, caps); err != nil {
+		return nil, &RejectedError{err}
+	}
 	outputs := req.Outputs
 	if len(outputs) == 0 && caps.Load == driver.LoadNative && !req.NoDefaultLoad {
 		// The engine's own builder loads by default, as `docker build` does.
@@ -88,12 +91,13 @@ func plan(req *Request, caps driver.Capabilities, sbomGenerator, sbomGeneratorFr
 		Outputs: outputs,
 		Attests: map[string]string{},
 		Destination: exporter.Destination{
-			Native:        caps.Load == driver.LoadNative,
-			Store:         caps.ImageStore,
-			Engine:        caps.LoadEngine,
-			FileExporters: caps.Exporters,
-			Containerd:    caps.LoadLocation,
-			Platforms:     req.Platforms,
+			Native:            caps.Load == driver.LoadNative,
+			Store:             caps.ImageStore,
+			Engine:            caps.LoadEngine,
+			FileExporters:     caps.Exporters,
+			Containerd:        caps.LoadLocation,
+			Platforms:         req.Platforms,
+			PushThroughEngine: caps.PushThroughEngine,
 		},
 	}
 	if a := req.LoadContainerd; a.Address != "" {
@@ -130,6 +134,32 @@ func plan(req *Request, caps driver.Capabilities, sbomGenerator, sbomGeneratorFr
 		p.Attests["attest:provenance"] = "mode=min,inline-only=true"
 	}
 	return p, nil
+}
+
+// Errors for exporters a node lacks, in the words Docker documents.
+var (
+	ErrCacheExportNotSupported    = errors.New(notSupported("Cache export", "https://docs.docker.com/go/build-cache-backends/"))
+	ErrOCIExporterNotSupported    = errors.New(notSupported("OCI exporter", "https://docs.docker.com/go/build-exporters/"))
+	ErrDockerExporterNotSupported = errors.New(notSupported("Docker exporter", "https://docs.docker.com/go/build-exporters/"))
+)
+
+// checkExporters refuses, before any work, cache exports and file outputs
+// the node would fail on only after building.
+func checkExporters(req *Request, caps driver.Capabilities) error {
+	for _, c := range req.CacheTo {
+		if c.Type != "inline" && !caps.CacheExport {
+			return ErrCacheExportNotSupported
+		}
+	}
+	for _, o := range req.Outputs {
+		switch {
+		case (o.Type == exporter.TypeOCI || o.Type == exporter.TypeContainerd) && !caps.Exports(exporter.TypeOCI):
+			return ErrOCIExporterNotSupported
+		case o.Type == exporter.TypeDocker && o.Dest != "" && !caps.Exports(exporter.TypeDocker):
+			return ErrDockerExporterNotSupported
+		}
+	}
+	return nil
 }
 
 func hostOrDefault(caps driver.Capabilities) string {

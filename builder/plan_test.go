@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/containerd/platforms"
+	bkclient "github.com/moby/buildkit/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xbuild/xbuild/driver"
@@ -46,6 +47,13 @@ func TestPlan(t *testing.T) {
 		{name: "remote classic two platforms no load", req: Request{Platforms: two}, caps: remote(imagestore.Classic), wantProv: "mode=min,inline-only=true"},
 		{name: "remote containerd load", req: Request{Platforms: two, Outputs: load}, caps: remote(imagestore.Containerd), wantProv: "mode=min,inline-only=true"},
 		{name: "remote engine down load", req: Request{Outputs: load}, caps: remote(imagestore.Unknown), errHas: "does not answer"},
+		{name: "docker classic cache to a folder", req: Request{CacheTo: cacheTo("local")}, caps: dockerClassic, wantErr: ErrCacheExportNotSupported},
+		{name: "docker classic inline cache", req: Request{CacheTo: cacheTo("inline")}, caps: dockerClassic},
+		{name: "docker classic oci file", req: Request{Outputs: file("oci")}, caps: dockerClassic, wantErr: ErrOCIExporterNotSupported},
+		{name: "docker classic containerd target", req: Request{Outputs: []exporter.Output{{Type: "containerd"}}}, caps: dockerClassic, wantErr: ErrOCIExporterNotSupported},
+		{name: "docker classic docker file", req: Request{Outputs: file("docker")}, caps: dockerClassic, wantErr: ErrDockerExporterNotSupported},
+		{name: "docker classic tar file", req: Request{Outputs: file("tar")}, caps: withFiles(dockerClassic, "local", "tar")},
+		{name: "full node cache and files", req: Request{CacheTo: cacheTo("registry"), Outputs: file("oci")}, caps: withFiles(remote(imagestore.Classic), "oci"), wantProv: "mode=min,inline-only=true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +80,22 @@ func TestPlan(t *testing.T) {
 			}
 		})
 	}
+}
+
+func cacheTo(typ string) []bkclient.CacheOptionsEntry {
+	return []bkclient.CacheOptionsEntry{{Type: typ, Attrs: map[string]string{}}}
+}
+
+func file(typ string) []exporter.Output {
+	return []exporter.Output{{Type: typ, Dest: "/out/f", Attrs: map[string]string{}}}
+}
+
+// withFiles gives caps the named file exporters, and cache export when it
+// has an OCI one.
+func withFiles(caps driver.Capabilities, types ...string) driver.Capabilities {
+	caps.Exporters = types
+	caps.CacheExport = caps.Exports("oci")
+	return caps
 }
 
 func TestMultiPlatformMessage(t *testing.T) {

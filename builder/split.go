@@ -300,7 +300,7 @@ func buildPart(ctx context.Context, pt *partPlan, load *exporter.JoinedLoad, ctx
 	ex := &exporter.Export{}
 	if load != nil {
 		ex.Entries = []bkclient.ExportEntry{load.Entry()}
-	} else if ex, err = exporter.Prepare(ctx, pt.plan.Outputs, pt.plan.Destination, exporter.PrepareOptions{Stdout: opts.Stdout}); err != nil {
+	} else if ex, err = exporter.Prepare(ctx, pt.plan.Outputs, pt.plan.Destination, exporter.PrepareOptions{Stdout: opts.Stdout, RegistryCreds: opts.RegistryCreds}); err != nil {
 		return nil, err
 	}
 	so, err := solveOpt(pt.req, pt.plan, in, ex)

@@ -88,6 +88,13 @@ type Capabilities struct {
 	// Exporters lists the BuildKit exporter types the node accepts for
 	// files (oci, docker, local, tar) besides its image exporter.
 	Exporters []string
+	// CacheExport: the node exports build cache (--cache-to) to backends
+	// other than the image itself (inline).
+	CacheExport bool
+	// PushThroughEngine: the node's image exporter names the image in the
+	// engine but cannot push it (the engine's classic store), so a push goes
+	// through the engine's push endpoint once the export is done.
+	PushThroughEngine bool
 }
 
 // Exports reports whether the node takes the named exporter type.

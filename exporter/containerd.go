@@ -166,7 +166,7 @@ func JoinsLoad(out Output, dst Destination) bool {
 func StartJoinedLoad(ctx context.Context, out Output, dst Destination, tags []string) (*JoinedLoad, error) {
 	loc := dst.Containerd
 	if out.Type == TypeContainerd {
-		loc = imagestore.Location{Address: out.Attrs["address"], Namespace: out.Attrs["namespace"], Snapshotter: out.Attrs["snapshotter"]}
+		loc = containerdTarget(out.Attrs)
 	}
 	name := out.Attrs["name"]
 	if name == "" {
@@ -177,7 +177,7 @@ func StartJoinedLoad(ctx context.Context, out Output, dst Destination, tags []st
 		return nil, err
 	}
 	if out.Type == TypeContainerd && len(names) == 0 {
-		return nil, errors.New("loading into containerd needs an image name: add -t NAME or name= to the output")
+		return nil, errContainerdName
 	}
 	c, err := dialContainerd(ctx, loc)
 	if err != nil {

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -38,6 +39,9 @@ type Destination struct {
 	// Platforms are the build's platforms; a direct load unpacks the host's
 	// one of them.
 	Platforms []ocispecs.Platform
+	// PushThroughEngine: the node's image exporter cannot push, so Finish
+	// pushes through the engine's push endpoint.
+	PushThroughEngine bool
 }
 
 // PrepareOptions are the per-build inputs of Prepare.
@@ -48,6 +52,9 @@ type PrepareOptions struct {
 	Stdout io.Writer
 	// Loader moves an archive into an engine; nil uses the engine API.
 	Loader Loader
+	// RegistryCreds returns the credentials for a registry host, for pushes
+	// the engine makes on this side's behalf; nil pushes anonymously.
+	RegistryCreds func(host string) (user, secret string, err error)
 }
 
 // Loader loads an image archive into an engine's store.
@@ -71,7 +78,8 @@ type Step interface {
 	Done(err error)
 }
 
-// finisher completes (solveErr nil) or undoes one export.
+// finisher completes (solveErr nil) or undoes one export. On success it
+// may record what it delivered in resp (a pushed manifest's digest).
 type finisher func(ctx context.Context, resp map[string]string, solveErr error, pr Progress) error
 
 // Export is a set of prepared exports for one solve.
@@ -95,7 +103,9 @@ func (e *Export) onFinish(f finisher) {
 	e.pending = append(e.pending, f)
 }
 
-// Finish completes or undoes every export. It returns the first error.
+// Finish completes or undoes every export. It returns the first error. On
+// success resp is the solve's exporter response: Finish adds to it what
+// only this side knows, such as the digest of a push the engine made.
 func (e *Export) Finish(ctx context.Context, resp map[string]string, solveErr error, pr Progress) error {
 	e.mu.Lock()
 	pending := e.pending
@@ -172,11 +182,15 @@ func unsupported(typ string, dst Destination) error {
 // prepareImage handles image outputs (push, name) and engine loads.
 func prepareImage(ctx context.Context, ex *Export, entry *bkclient.ExportEntry, o Output, dst Destination, opts PrepareOptions) error {
 	if dst.Native {
-		// The engine's own exporter stores the image and can push it.
+		// The engine's own exporter stores the image; on the containerd
+		// store it pushes it too.
 		entry.Type = "moby"
 		if dst.Store == imagestore.Containerd {
 			// The containerd store names images by manifest or index digest.
 			entry.Attrs["prefer-image-digest"] = "true"
+		}
+		if o.Pushes() && dst.PushThroughEngine {
+			return prepareEnginePush(ex, entry.Attrs, dst.Engine, opts.RegistryCreds)
 		}
 		return nil
 	}
@@ -207,12 +221,12 @@ func prepareContainerdTarget(ctx context.Context, ex *Export, entry *bkclient.Ex
 	if !dst.exports(TypeOCI) {
 		return unsupported(TypeOCI, dst)
 	}
-	loc := imagestore.Location{Address: entry.Attrs["address"], Namespace: entry.Attrs["namespace"], Snapshotter: entry.Attrs["snapshotter"]}
+	loc := containerdTarget(entry.Attrs)
 	for _, k := range []string{"address", "namespace", "snapshotter"} {
 		delete(entry.Attrs, k)
 	}
 	if entry.Attrs["name"] == "" {
-		return fmt.Errorf("loading into containerd needs an image name: add -t NAME or name= to the output")
+		return errContainerdName
 	}
 	c, err := dialContainerd(ctx, loc)
 	if err != nil {
@@ -220,6 +234,15 @@ func prepareContainerdTarget(ctx context.Context, ex *Export, entry *bkclient.Ex
 	}
 	entry.Type = TypeOCI
 	return prepareContainerdLoad(ctx, ex, entry, c, loc, dst.Platforms)
+}
+
+// errContainerdName: a plain containerd has no dangling images to keep an
+// unnamed load as.
+var errContainerdName = errors.New("loading into containerd needs an image name: add -t NAME or name= to the output")
+
+// containerdTarget is where a type=containerd output writes.
+func containerdTarget(attrs map[string]string) imagestore.Location {
+	return imagestore.Location{Address: attrs["address"], Namespace: attrs["namespace"], Snapshotter: attrs["snapshotter"]}
 }
 
 // prepareContainerdLoad points an OCI export at a containerd content store.

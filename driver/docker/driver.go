@@ -121,6 +121,10 @@ func capabilities(store imagestore.Kind, ep engine.Endpoint) driver.Capabilities
 		Load:          driver.LoadNative,
 		LoadEngine:    ep,
 		Exporters:     []string{"local", "tar"},
+		// The classic store's BuildKit has no cache exporters, and its
+		// image exporter ignores push=true.
+		CacheExport:       store.HoldsIndexes(),
+		PushThroughEngine: !store.HoldsIndexes(),
 	}
 	if store.HoldsIndexes() {
 		c.Exporters = append(c.Exporters, "oci", "docker")

@@ -98,6 +98,7 @@ func (d *Driver) Info(ctx context.Context) driver.Info {
 		ImageStore:    store.Kind,
 		LoadLocation:  store.Location,
 		Exporters:     []string{"local", "tar", "oci", "docker"},
+		CacheExport:   true,
 	}
 	return info
 }
