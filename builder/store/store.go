@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/xbuild/xbuild/internal/atomicfile"
 )
 
 // Node is one BuildKit daemon of a builder.
@@ -151,7 +153,7 @@ func (t *Txn) Put(b *Builder) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(t.s.builderPath(b.Name), append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(t.s.builderPath(b.Name), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("saving builder %q: %w", b.Name, err)
 	}
 	return nil
@@ -193,41 +195,5 @@ func (t *Txn) SetCurrent(name string) error {
 		}
 		return nil
 	}
-	return WriteFileAtomic(p, []byte(name+"\n"), 0o600)
-}
-
-// WriteFileAtomic replaces path with data: readers see the old file or the
-// new one, never a part; a crash leaves at most a temporary file behind.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return atomicfile.Write(p, []byte(name+"\n"), 0o600)
 }
