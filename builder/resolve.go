@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -65,7 +66,7 @@ type Node struct {
 
 // ErrUnknownBuilder is returned for a name that is neither a builder nor a
 // Docker context.
-var ErrUnknownBuilder = errors.New("no builder found")
+var ErrUnknownBuilder = cerrdefs.ErrNotFound.WithMessage("no builder found")
 
 // Selected names the builder a command uses when --builder is empty:
 // XBUILD_BUILDER, then BUILDX_BUILDER, then `xbuild use`, then the current

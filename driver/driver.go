@@ -2,11 +2,11 @@ package driver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
 
+	cerrdefs "github.com/containerd/errdefs"
 	bkclient "github.com/moby/buildkit/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -141,7 +141,7 @@ func NewRegistry(factories ...Factory) *Registry {
 }
 
 // ErrUnknownDriver is returned for a driver name no factory answers to.
-var ErrUnknownDriver = errors.New("unknown driver")
+var ErrUnknownDriver = cerrdefs.ErrInvalidArgument.WithMessage("unknown driver")
 
 // Factory returns the factory for name.
 func (r *Registry) Factory(name string) (Factory, error) {

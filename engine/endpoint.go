@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	cerrdefs "github.com/containerd/errdefs"
 	dockerclient "github.com/moby/moby/client"
 )
 
@@ -89,7 +90,7 @@ func Named(getenv Env, name string) (Endpoint, error) {
 }
 
 // ErrNoContext is returned when a named Docker context does not exist.
-var ErrNoContext = errors.New("no such docker context")
+var ErrNoContext = cerrdefs.ErrNotFound.WithMessage("no such docker context")
 
 func fromEnvHost(getenv Env, host string) Endpoint {
 	if host == "" {

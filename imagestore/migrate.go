@@ -334,7 +334,7 @@ func Prune(ctx context.Context, api *dockerclient.Client, m *Manifest) error {
 		}
 	}
 	for _, it := range m.Items {
-		if _, err := api.ImageRemove(ctx, it.Name, dockerclient.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !strings.Contains(err.Error(), "No such image") {
+		if _, err := api.ImageRemove(ctx, it.Name, dockerclient.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("removing image %s: %w", it.Name, err)
 		}
 	}

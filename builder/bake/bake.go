@@ -2,7 +2,6 @@ package bake
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	bxbake "github.com/docker/buildx/bake"
 	"github.com/docker/buildx/bake/hclparser"
@@ -43,7 +43,7 @@ type Definition struct {
 }
 
 // ErrNoDefinition is returned when no bake file was found.
-var ErrNoDefinition = errors.New("no bake definition found (looked for compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml, docker-bake.json, docker-bake.override.json, docker-bake.hcl, docker-bake.override.hcl): give one with -f")
+var ErrNoDefinition = cerrdefs.ErrNotFound.WithMessage("no bake definition found (looked for compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml, docker-bake.json, docker-bake.override.json, docker-bake.hcl, docker-bake.override.hcl): give one with -f")
 
 // Load reads the files and resolves the targets asked for.
 func Load(ctx context.Context, opts LoadOptions) (*Definition, error) {

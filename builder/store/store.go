@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/xbuild/xbuild/internal/atomicfile"
 )
 
@@ -36,10 +38,10 @@ type Builder struct {
 }
 
 // ErrNotFound is returned for a builder name the store does not hold.
-var ErrNotFound = errors.New("no such builder")
+var ErrNotFound = cerrdefs.ErrNotFound.WithMessage("no such builder")
 
 // ErrExists is returned when creating a builder whose name is taken.
-var ErrExists = errors.New("builder already exists")
+var ErrExists = cerrdefs.ErrAlreadyExists.WithMessage("builder already exists")
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
