@@ -98,6 +98,22 @@ func (d *Driver) Bootstrap(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(d.root, "state"), 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", d.root, err)
 	}
+	unlock, err := d.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// Another command may have started the daemon while this one waited.
+	if d.answers(ctx, 2*time.Second) {
+		return nil
+	}
+	return d.start(ctx, bin)
+}
+
+// start runs the daemon and waits until it answers. The caller holds the
+// node's lock: a second daemon on the same root would remove the first
+// one's socket and then fail on its state lock.
+func (d *Driver) start(ctx context.Context, bin string) error {
 	_ = os.Remove(strings.TrimPrefix(d.addr, "unix://"))
 	logPath := filepath.Join(d.root, "buildkitd.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -139,6 +155,34 @@ func (d *Driver) Bootstrap(ctx context.Context) error {
 	}
 	_ = d.stop()
 	return fmt.Errorf("buildkitd did not answer within 60s: see %s", logPath)
+}
+
+// lock takes the node's start lock, an flock on a file in its root, held
+// across processes. It polls rather than blocks so that a cancelled ctx
+// ends the wait.
+func (d *Driver) lock(ctx context.Context) (unlock func(), err error) {
+	path := filepath.Join(d.root, "bootstrap.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			// Closing the file releases the lock.
+			return func() { _ = f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			_ = f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			_ = f.Close()
+			return nil, context.Cause(ctx)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (d *Driver) answers(ctx context.Context, timeout time.Duration) bool {
