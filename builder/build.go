@@ -14,6 +14,7 @@ import (
 
 	"github.com/xbuild/xbuild/driver"
 	"github.com/xbuild/xbuild/exporter"
+	"github.com/xbuild/xbuild/imagestore"
 )
 
 // BuildOptions say where a build's output goes on this side.
@@ -36,6 +37,25 @@ type BuildOptions struct {
 	// ::group::/::endgroup:: lines when the job ends, so a GitHub Actions
 	// log folds concurrent targets apart instead of interleaving them.
 	GroupLogs bool
+	// Switches apply to every job of the run alike.
+	Switches Switches
+}
+
+// Switches are the process-wide choices (commands read them from the
+// environment) that change what the planner does with any request.
+type Switches struct {
+	// NoDefaultLoad keeps the docker driver from loading when no output
+	// is given.
+	NoDefaultLoad bool
+	// NoDirectLoad makes --load go through the engine's image load
+	// endpoint even when the engine's containerd is reachable.
+	NoDirectLoad bool
+	// NoDefaultAttestations turns off the provenance added by default.
+	NoDefaultAttestations bool
+	// LoadContainerd, when its address is set, replaces where the engine
+	// said its containerd is (an engine whose socket path differs on this
+	// host, or a namespace of one's own).
+	LoadContainerd imagestore.Location
 }
 
 // Result is what a finished build produced.

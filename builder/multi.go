@@ -56,7 +56,7 @@ func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOption
 	defer r.cleanup()
 	plans := map[string]*jobPlan{}
 	for _, j := range jobs {
-		jp, err := planJob(inst, conns, j, r.isDependency(j.Name))
+		jp, err := planJob(inst, conns, j, r.isDependency(j.Name), opts.Switches)
 		if err != nil {
 			return nil, err
 		}

@@ -66,7 +66,7 @@ func TestPlanJobSplit(t *testing.T) {
 			Annotations: map[string]string{"annotation-index.org.example": "x", "annotation.other": "y"}}}
 	}
 
-	jp, err := planJob(inst, conns, job([]exporter.Output{push}, "reg.example/app:1", "reg.example/app:2", "other.example/app"), false)
+	jp, err := planJob(inst, conns, job([]exporter.Output{push}, "reg.example/app:1", "reg.example/app:2", "other.example/app"), false, Switches{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestPlanJobSplit(t *testing.T) {
 
 	// A load into a containerd store joins there, with every platform.
 	load := exporter.Output{Type: exporter.TypeDocker, Attrs: map[string]string{}}
-	jp, err = planJob(inst, conns, job([]exporter.Output{load}, "app"), false)
+	jp, err = planJob(inst, conns, job([]exporter.Output{load}, "app"), false, Switches{})
 	if err != nil || jp.load == nil || len(jp.dst.Platforms) != 2 {
 		t.Fatalf("load: %+v, %v; want a load joined in the containerd store for both platforms", jp, err)
 	}
@@ -104,7 +104,7 @@ func TestPlanJobSplit(t *testing.T) {
 		{node: conns[0].node, info: driver.Info{Capabilities: classic}},
 		{node: conns[1].node, info: driver.Info{Capabilities: classic}},
 	}
-	if _, err := planJob(inst, classicConns, job([]exporter.Output{load}, "app"), false); err == nil || !strings.Contains(err.Error(), "classic image store") {
+	if _, err := planJob(inst, classicConns, job([]exporter.Output{load}, "app"), false, Switches{}); err == nil || !strings.Contains(err.Error(), "classic image store") {
 		t.Errorf("load into a classic store from two nodes: got %v, want a refusal", err)
 	}
 
@@ -121,7 +121,7 @@ func TestPlanJobSplit(t *testing.T) {
 		"a context": {job([]exporter.Output{push}, "app"), true, "cannot be another target's context"},
 		"bad tag":   {job([]exporter.Output{push}, "app@sha256:"+strings.Repeat("a", 64)), false, "not a digest"},
 	} {
-		_, err := planJob(inst, conns, tc.j, tc.dep)
+		_, err := planJob(inst, conns, tc.j, tc.dep, Switches{})
 		var rej *RejectedError
 		if !errors.As(err, &rej) || !strings.Contains(err.Error(), tc.errHas) ||
 			!strings.Contains(err.Error(), "builder multi builds linux/amd64 on node n0 and linux/arm64 on node n1") && tc.errHas != "not a digest" {

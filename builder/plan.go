@@ -46,9 +46,10 @@ type Plan struct {
 }
 
 // plan applies the image-store rules to a request for a node with the
-// given capabilities. It is the only place those rules live. sbomGenerator
-// is the builder's default SBOM generator (from: where it was set).
-func plan(req *Request, caps driver.Capabilities, sbomGenerator, sbomGeneratorFrom string) (*Plan, error) {
+// given capabilities and the run's switches. It is the only place those
+// rules live. sbomGenerator is the builder's default SBOM generator (from:
+// where it was set).
+func plan(req *Request, caps driver.Capabilities, sw Switches, sbomGenerator, sbomGeneratorFrom string) (*Plan, error) {
 	multi := len(req.Platforms) > 1
 	explicitAttests := false
 	for _, v := range req.Attests {
@@ -68,7 +69,7 @@ func plan(req *Request, caps driver.Capabilities, sbomGenerator, sbomGeneratorFr
 		return nil, &RejectedError{err}
 	}
 	outputs := req.Outputs
-	if len(outputs) == 0 && caps.Load == driver.LoadNative && !req.NoDefaultLoad {
+	if len(outputs) == 0 && caps.Load == driver.LoadNative && !sw.NoDefaultLoad {
 		// The engine's own builder loads by default, as `docker build` does.
 		outputs = []exporter.Output{{Type: exporter.TypeDocker, Attrs: map[string]string{}}}
 	}
@@ -100,7 +101,7 @@ func plan(req *Request, caps driver.Capabilities, sbomGenerator, sbomGeneratorFr
 			PushThroughEngine: caps.PushThroughEngine,
 		},
 	}
-	if a := req.LoadContainerd; a.Address != "" {
+	if a := sw.LoadContainerd; a.Address != "" {
 		if a.Snapshotter == "" {
 			a.Snapshotter = p.Destination.Containerd.Snapshotter
 		}
@@ -109,7 +110,7 @@ func plan(req *Request, caps driver.Capabilities, sbomGenerator, sbomGeneratorFr
 		}
 		p.Destination.Containerd = a
 	}
-	if req.NoDirectLoad {
+	if sw.NoDirectLoad {
 		p.Destination.Containerd = imagestore.Location{}
 	}
 	for k, v := range req.Attests {
@@ -130,7 +131,7 @@ func plan(req *Request, caps driver.Capabilities, sbomGenerator, sbomGeneratorFr
 	// Default provenance follows buildx, except where it would turn a
 	// single image meant for a classic store into an index that store
 	// cannot take.
-	if caps.MultiPlatform && !provenanceSet && !req.NoDefaultAttestations && !loadsIntoClassic {
+	if caps.MultiPlatform && !provenanceSet && !sw.NoDefaultAttestations && !loadsIntoClassic {
 		p.Attests["attest:provenance"] = "mode=min,inline-only=true"
 	}
 	return p, nil

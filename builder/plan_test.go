@@ -29,6 +29,7 @@ func TestPlan(t *testing.T) {
 		name     string
 		req      Request
 		caps     driver.Capabilities
+		sw       Switches
 		wantErr  error
 		errHas   string
 		wantProv string // "" means no provenance attribute
@@ -39,7 +40,7 @@ func TestPlan(t *testing.T) {
 		{name: "docker classic attest", req: Request{Attests: map[string]Attest{"provenance": {Params: "mode=max"}}}, caps: dockerClassic, wantErr: ErrAttestationNotSupported},
 		{name: "docker classic attest off", req: Request{Attests: map[string]Attest{"provenance": {Off: true}}}, caps: dockerClassic},
 		{name: "docker containerd default provenance", req: Request{Platforms: two, Outputs: load}, caps: dockerContainerd, wantProv: "mode=min,inline-only=true"},
-		{name: "no default attestations", req: Request{Platforms: two, Outputs: load, NoDefaultAttestations: true}, caps: dockerContainerd},
+		{name: "no default attestations", req: Request{Platforms: two, Outputs: load}, caps: dockerContainerd, sw: Switches{NoDefaultAttestations: true}},
 		{name: "provenance false", req: Request{Platforms: two, Outputs: load, Attests: map[string]Attest{"provenance": {Off: true}}}, caps: dockerContainerd},
 		{name: "provenance max", req: Request{Platforms: two, Attests: map[string]Attest{"provenance": {Params: "mode=max"}}}, caps: dockerContainerd, wantProv: "mode=max"},
 		{name: "remote classic two platforms load", req: Request{Platforms: two, Outputs: load}, caps: remote(imagestore.Classic), errHas: "classic image store of the docker engine at unix:///e.sock"},
@@ -58,7 +59,7 @@ func TestPlan(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := plan(&tt.req, tt.caps, "", "")
+			p, err := plan(&tt.req, tt.caps, tt.sw, "", "")
 			if tt.wantErr != nil || tt.errHas != "" {
 				var rej *RejectedError
 				if !errors.As(err, &rej) {

@@ -31,27 +31,6 @@ const (
 	MetadataProvenanceMax MetadataProvenance = "max"
 )
 
-// MetadataProvenanceFromEnv reads XBUILD_METADATA_PROVENANCE, then
-// BUILDX_METADATA_PROVENANCE; min when neither is set.
-func MetadataProvenanceFromEnv(getenv func(string) string) (MetadataProvenance, error) {
-	for _, name := range []string{"XBUILD_METADATA_PROVENANCE", "BUILDX_METADATA_PROVENANCE"} {
-		v := getenv(name)
-		if v == "" {
-			continue
-		}
-		switch strings.ToLower(v) {
-		case "min", "true", "1":
-			return MetadataProvenanceMin, nil
-		case "max":
-			return MetadataProvenanceMax, nil
-		case "disabled", "false", "0":
-			return MetadataProvenanceDisabled, nil
-		}
-		return "", fmt.Errorf("%s=%s is not valid: use min, max or disabled", name, v)
-	}
-	return MetadataProvenanceMin, nil
-}
-
 // provenanceKey is the metadata key of one platform's provenance; a
 // single-platform build has one without a platform.
 const provenanceKey = "buildx.build.provenance"

@@ -5,29 +5,6 @@ import (
 	"testing"
 )
 
-func TestMetadataProvenanceFromEnv(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		xbuild, buildx string
-		want           MetadataProvenance
-		wantErr        bool
-	}{
-		{want: MetadataProvenanceMin},
-		{buildx: "max", want: MetadataProvenanceMax},
-		{buildx: "disabled", want: MetadataProvenanceDisabled},
-		{xbuild: "false", buildx: "max", want: MetadataProvenanceDisabled},
-		{xbuild: "MAX", want: MetadataProvenanceMax},
-		{xbuild: "all", wantErr: true},
-	}
-	for _, tt := range tests {
-		env := map[string]string{"XBUILD_METADATA_PROVENANCE": tt.xbuild, "BUILDX_METADATA_PROVENANCE": tt.buildx}
-		got, err := MetadataProvenanceFromEnv(func(k string) string { return env[k] })
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("XBUILD=%q BUILDX=%q: got %q, %v; want %q (error %v)", tt.xbuild, tt.buildx, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
-
 func TestProvenanceForMetadata(t *testing.T) {
 	t.Parallel()
 	v1 := `{"buildDefinition":{"buildType":"https://mobyproject.org/buildkit@v1","externalParameters":{"configSource":{"path":"Dockerfile"},"request":{"frontend":"dockerfile.v0","args":{"build-arg:A":"1"}}},"internalParameters":{"buildConfig":{"llbDefinition":[{"id":"step0"}]}},"resolvedDependencies":[{"uri":"pkg:docker/busybox@latest","digest":{"sha256":"aa"}}]},"runDetails":{"builder":{"id":"b"},"metadata":{"invocationID":"x"}}}`

@@ -12,7 +12,6 @@ import (
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xbuild/xbuild/exporter"
-	"github.com/xbuild/xbuild/imagestore"
 )
 
 // Request is one validated build. Commands fill it from flags; nothing
@@ -47,18 +46,6 @@ type Request struct {
 
 	MetadataFile string
 	IIDFile      string
-	// LoadContainerd, when its address is set, replaces where the engine
-	// said its containerd is (an engine whose socket path differs on this
-	// host, or a namespace of one's own).
-	LoadContainerd imagestore.Location
-	// NoDirectLoad makes --load go through the engine's image load
-	// endpoint even when the engine's containerd is reachable.
-	NoDirectLoad bool
-	// NoDefaultLoad keeps the docker driver from loading when no output
-	// is given.
-	NoDefaultLoad bool
-	// NoDefaultAttestations turns off the provenance added by default.
-	NoDefaultAttestations bool
 }
 
 // Attest is one attestation request.

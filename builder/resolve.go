@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/containerd/platforms"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xbuild/xbuild/builder/store"
@@ -23,6 +22,10 @@ type Resolver struct {
 	Store   *store.Store
 	Drivers *driver.Registry
 	Getenv  engine.Env
+	// SBOMGenerator, when set, replaces every builder's own SBOM
+	// generator; SBOMGeneratorFrom says where it was set, for messages.
+	SBOMGenerator     string
+	SBOMGeneratorFrom string
 }
 
 // Instance is a resolved builder with a driver for each node.
@@ -34,21 +37,17 @@ type Instance struct {
 	// the store.
 	FromContext bool
 	// SBOMGenerator is the image that makes SBOMs when --sbom names none:
-	// XBUILD_SBOM_GENERATOR, else the builder's own; empty leaves the
-	// choice to BuildKit.
+	// the resolver's, else the builder's own; empty leaves the choice to
+	// BuildKit.
 	SBOMGenerator string
 	// SBOMGeneratorFrom says where SBOMGenerator came from, for messages.
 	SBOMGeneratorFrom string
 }
 
-// sbomGeneratorEnv overrides every builder's SBOM generator, as the other
-// XBUILD_* variables override the builder state.
-const sbomGeneratorEnv = "XBUILD_SBOM_GENERATOR"
-
 func (r *Resolver) setSBOMGenerator(inst *Instance, own string) {
-	switch v := r.Getenv(sbomGeneratorEnv); {
-	case v != "":
-		inst.SBOMGenerator, inst.SBOMGeneratorFrom = v, sbomGeneratorEnv
+	switch {
+	case r.SBOMGenerator != "":
+		inst.SBOMGenerator, inst.SBOMGeneratorFrom = r.SBOMGenerator, r.SBOMGeneratorFrom
 	case own != "":
 		inst.SBOMGenerator, inst.SBOMGeneratorFrom = own, "builder "+inst.Name
 	}
@@ -135,12 +134,9 @@ func (r *Resolver) fromStore(ctx context.Context, b *store.Builder) (*Instance, 
 		if err != nil {
 			return nil, fmt.Errorf("builder %q node %q: %w", b.Name, n.Name, err)
 		}
-		plats, err := platforms.ParseAll(n.Platforms)
+		plats, err := ParsePlatforms(n.Platforms)
 		if err != nil {
 			return nil, fmt.Errorf("builder %q node %q: %w", b.Name, n.Name, err)
-		}
-		for i := range plats {
-			plats[i] = platforms.Normalize(plats[i])
 		}
 		inst.Nodes = append(inst.Nodes, Node{Name: n.Name, Endpoint: n.Endpoint, Driver: d, Platforms: plats})
 	}

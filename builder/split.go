@@ -59,7 +59,7 @@ func (pt *partPlan) String() string {
 // planJob assigns a job's platforms to nodes and applies the store rules to
 // each part. A split job is checked here, before any work: its parts can
 // only be joined in a registry.
-func planJob(inst *Instance, conns []*nodeConn, j *Job, isDependency bool) (*jobPlan, error) {
+func planJob(inst *Instance, conns []*nodeConn, j *Job, isDependency bool, sw Switches) (*jobPlan, error) {
 	shares := assignPlatforms(j.Req.Platforms, platformsOf(conns))
 	jp := &jobPlan{}
 	for _, s := range shares {
@@ -69,7 +69,7 @@ func planJob(inst *Instance, conns []*nodeConn, j *Job, isDependency bool) (*job
 			r.Platforms = s.platforms
 			req = &r
 		}
-		p, err := plan(req, conns[s.node].info.Capabilities, inst.SBOMGenerator, inst.SBOMGeneratorFrom)
+		p, err := plan(req, conns[s.node].info.Capabilities, sw, inst.SBOMGenerator, inst.SBOMGeneratorFrom)
 		if err != nil {
 			return nil, err
 		}

@@ -12,9 +12,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/identity"
-	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
 
 	"github.com/xbuild/xbuild/builder"
@@ -128,8 +127,12 @@ func runAction(ctx context.Context, env *Env) error {
 	if err := in.checkUnknown(os.Environ()); err != nil {
 		return err
 	}
+	s, err := readSettings(env.Getenv)
+	if err != nil {
+		return err
+	}
 	bakeMode := in.get("files") != "" || in.get("targets") != "" || in.get("set") != "" || in.get("source") != ""
-	jobs, summaryInputs, err := actionJobs(ctx, env, in, bakeMode)
+	jobs, summaryInputs, err := actionJobs(ctx, env, s, in, bakeMode)
 	if err != nil {
 		return err
 	}
@@ -137,10 +140,10 @@ func runAction(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if err := defaultActionProvenance(ctx, env, in, builderName, jobs); err != nil {
+	if err := defaultActionProvenance(ctx, env, s, in, builderName, jobs); err != nil {
 		return err
 	}
-	results, err := runJobs(ctx, env, builderName, jobs, "plain", true)
+	results, err := runJobs(ctx, env, s, builderName, jobs, progressui.PlainMode, true)
 	if err != nil {
 		var te *builder.TargetError
 		if !bakeMode && errors.As(err, &te) {
@@ -153,7 +156,7 @@ func runAction(ctx context.Context, env *Env) error {
 
 // actionJobs turns the inputs into jobs with the same parsers as the
 // command line, so a bad input fails before any builder is touched.
-func actionJobs(ctx context.Context, env *Env, in actionInputs, bakeMode bool) ([]*builder.Job, map[string]string, error) {
+func actionJobs(ctx context.Context, env *Env, s settings, in actionInputs, bakeMode bool) ([]*builder.Job, map[string]string, error) {
 	summary := map[string]string{}
 	if bakeMode {
 		files, err := in.list("files", true)
@@ -237,7 +240,7 @@ func actionJobs(ctx context.Context, env *Env, in actionInputs, bakeMode bool) (
 		ctxDir = "."
 	}
 	changed := func(f string) bool { return in.get(f) != "" }
-	req, err := o.request(env, ctxDir, changed)
+	req, err := o.request(env, s, ctxDir, changed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -395,9 +398,10 @@ func localBuilderOpts(env *Env, in actionInputs, opts []string) ([]string, error
 
 // defaultActionProvenance follows build-push-action: mode=max for public
 // repositories, mode=min otherwise, none when the image goes into a store
-// that cannot hold an index.
-func defaultActionProvenance(ctx context.Context, env *Env, in actionInputs, builderName string, jobs []*builder.Job) error {
-	if in.get("provenance") != "" {
+// that cannot hold an index, and none with the no-default-attestations
+// switch, as for build and bake.
+func defaultActionProvenance(ctx context.Context, env *Env, s settings, in actionInputs, builderName string, jobs []*builder.Job) error {
+	if in.get("provenance") != "" || s.switches.NoDefaultAttestations {
 		return nil
 	}
 	r, err := env.resolver()
@@ -572,7 +576,7 @@ func summaryMarkdown(jobs []*builder.Job, results map[string]*builder.Result, in
 		}
 		var plats []string
 		for _, p := range j.Req.Platforms {
-			plats = append(plats, fmtPlatform(p))
+			plats = append(plats, builder.FormatPlatform(p))
 		}
 		if len(plats) == 0 {
 			plats = []string{"(builder's)"}
@@ -607,5 +611,3 @@ func summaryMarkdown(jobs []*builder.Job, results map[string]*builder.Result, in
 	b.WriteString("\n</details>\n")
 	return b.String()
 }
-
-func fmtPlatform(p ocispecs.Platform) string { return platforms.Format(p) }

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/containerd/platforms"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/xbuild/xbuild/builder"
 )
 
 // appendedNode is one entry of the step's append input, in
@@ -57,16 +58,12 @@ func parseAppendInput(raw string) ([]appendedNode, error) {
 					n.driverOpts = vals
 					continue
 				}
-				for _, p := range vals {
-					for _, f := range strings.Split(p, ",") {
-						if f = strings.TrimSpace(f); f == "" {
-							continue
-						}
-						if _, err := platforms.Parse(f); err != nil {
-							return nil, fmt.Errorf("input append: node %d: invalid platform %q: %v", i+1, f, err)
-						}
-						n.platforms = append(n.platforms, normalPlatform(f))
-					}
+				plats, err := builder.ParsePlatforms(vals)
+				if err != nil {
+					return nil, fmt.Errorf("input append: node %d: %w", i+1, err)
+				}
+				for _, p := range plats {
+					n.platforms = append(n.platforms, builder.FormatPlatform(p))
 				}
 			default:
 				return nil, fmt.Errorf("input append: node %d: unknown key %q (known: name, endpoint, platforms, driver-opts)", i+1, k)
@@ -102,12 +99,14 @@ func stringList(v any) ([]string, error) {
 	return nil, fmt.Errorf("want a string or a list of strings, got %v", v)
 }
 
+// normalPlatform is a platform input in its written form, for comparing;
+// one that does not parse stays as given (the build refuses it later).
 func normalPlatform(s string) string {
-	p, err := platforms.Parse(strings.TrimSpace(s))
+	p, err := builder.ParsePlatform(s)
 	if err != nil {
 		return s
 	}
-	return platforms.Format(platforms.Normalize(p))
+	return builder.FormatPlatform(p)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -109,10 +109,6 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 	if o.list != "" {
 		return runBakeList(env.Stdout, o.list, lo)
 	}
-	mode, err := progressMode(env, o.progress, false)
-	if err != nil {
-		return err
-	}
 	def, err := bake.Load(ctx, lo)
 	if err != nil {
 		return err
@@ -125,11 +121,20 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 		_, err = fmt.Fprintln(env.Stdout, string(dt))
 		return err
 	}
+	// --print and --list build nothing, so the switches wait until here.
+	s, err := readSettings(env.Getenv)
+	if err != nil {
+		return err
+	}
+	mode, err := s.progressMode(o.progress, false)
+	if err != nil {
+		return err
+	}
 	jobs, err := def.Jobs(env.Getenv)
 	if err != nil {
 		return err
 	}
-	results, err := runJobs(ctx, env, builderName, jobs, mode, o.metadataFile != "")
+	results, err := runJobs(ctx, env, s, builderName, jobs, mode, o.metadataFile != "")
 	if err != nil {
 		return err
 	}

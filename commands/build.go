@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 
-	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
-	"github.com/moby/buildkit/util/progress/progressui"
-	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/xbuild/xbuild/builder"
@@ -91,15 +87,19 @@ func newBuildCommand(env *Env, builderName *string) *cobra.Command {
 }
 
 func runBuild(ctx context.Context, env *Env, builderName, contextArg string, o *buildOptions, changed func(string) bool) error {
-	req, err := o.request(env, contextArg, changed)
+	s, err := readSettings(env.Getenv)
 	if err != nil {
 		return err
 	}
-	mode, err := progressMode(env, o.progress, o.quiet)
+	req, err := o.request(env, s, contextArg, changed)
 	if err != nil {
 		return err
 	}
-	results, err := runJobs(ctx, env, builderName, []*builder.Job{{Name: "default", Req: req}}, mode, o.metadataFile != "")
+	mode, err := s.progressMode(o.progress, o.quiet)
+	if err != nil {
+		return err
+	}
+	results, err := runJobs(ctx, env, s, builderName, []*builder.Job{{Name: "default", Req: req}}, mode, o.metadataFile != "")
 	var te *builder.TargetError
 	if errors.As(err, &te) {
 		return te.Err // one target: its name says nothing
@@ -113,32 +113,9 @@ func runBuild(ctx context.Context, env *Env, builderName, contextArg string, o *
 	return nil
 }
 
-// progressMode picks the display: --progress, BUILDKIT_PROGRESS when
-// --progress is auto, quiet with -q.
-func progressMode(env *Env, flag string, quiet bool) (progressui.DisplayMode, error) {
-	if quiet {
-		return progressui.QuietMode, nil
-	}
-	mode := flag
-	if mode == "auto" || mode == "" {
-		switch {
-		case env.Getenv("BUILDKIT_PROGRESS") != "":
-			mode = env.Getenv("BUILDKIT_PROGRESS")
-		case env.Getenv("GITHUB_ACTIONS") == "true":
-			// A workflow log is not a terminal, whatever it claims.
-			mode = string(progressui.PlainMode)
-		}
-	}
-	switch m := progressui.DisplayMode(mode); m {
-	case progressui.AutoMode, progressui.TtyMode, progressui.PlainMode, progressui.QuietMode, progressui.RawJSONMode:
-		return m, nil
-	}
-	return "", fmt.Errorf("invalid progress mode %q: use auto, tty, plain, quiet or rawjson", mode)
-}
-
 // request turns the flags into a builder.Request. All user input is
 // checked here, before any connection is made.
-func (o *buildOptions) request(env *Env, contextArg string, changed func(string) bool) (*builder.Request, error) {
+func (o *buildOptions) request(env *Env, s settings, contextArg string, changed func(string) bool) (*builder.Request, error) {
 	req := &builder.Request{
 		Context:      contextArg,
 		Dockerfile:   o.file,
@@ -161,10 +138,10 @@ func (o *buildOptions) request(env *Env, contextArg string, changed func(string)
 		return nil, err
 	}
 	plats := o.platforms
-	if len(plats) == 0 && env.Getenv("DOCKER_DEFAULT_PLATFORM") != "" {
-		plats = []string{env.Getenv("DOCKER_DEFAULT_PLATFORM")}
+	if len(plats) == 0 && s.defaultPlatform != "" {
+		plats = []string{s.defaultPlatform}
 	}
-	if req.Platforms, err = parsePlatforms(plats); err != nil {
+	if req.Platforms, err = builder.ParsePlatforms(plats); err != nil {
 		return nil, err
 	}
 	if req.Outputs, err = o.parseOutputs(); err != nil {
@@ -196,14 +173,6 @@ func (o *buildOptions) request(env *Env, contextArg string, changed func(string)
 	}
 	if req.ExtraHosts, err = parseHosts(o.addHosts); err != nil {
 		return nil, err
-	}
-	req.NoDefaultAttestations = envBool(env, "XBUILD_NO_DEFAULT_ATTESTATIONS", "BUILDX_NO_DEFAULT_ATTESTATIONS")
-	req.NoDefaultLoad = envBool(env, "XBUILD_NO_DEFAULT_LOAD", "BUILDX_NO_DEFAULT_LOAD")
-	req.NoDirectLoad = env.Getenv("XBUILD_DIRECT_LOAD") != "" && !envBool(env, "XBUILD_DIRECT_LOAD")
-	if v := env.Getenv("XBUILD_LOAD_CONTAINERD"); v != "" {
-		if req.LoadContainerd, err = exporter.ParseContainerdAddress(v); err != nil {
-			return nil, fmt.Errorf("invalid XBUILD_LOAD_CONTAINERD %q: %w", v, err)
-		}
 	}
 	return req, nil
 }
@@ -243,37 +212,6 @@ func parseTags(in []string) ([]string, error) {
 			return nil, fmt.Errorf("invalid tag %q: %w", t, err)
 		}
 		out = append(out, reference.TagNameOnly(ref).String())
-	}
-	return out, nil
-}
-
-func parsePlatforms(in []string) ([]ocispecs.Platform, error) {
-	var out []ocispecs.Platform
-	seen := map[string]bool{}
-	for _, v := range in {
-		for _, s := range strings.Split(v, ",") {
-			s = strings.TrimSpace(s)
-			if s == "" {
-				continue
-			}
-			p, err := platforms.Parse(s)
-			if err != nil {
-				return nil, fmt.Errorf("invalid --platform %q: %v", s, err)
-			}
-			// Parse takes any OS/architecture pair; a lone component parses
-			// only when the package knows it, which catches typos here
-			// instead of on the daemon.
-			for _, part := range []string{p.OS, p.Architecture} {
-				if _, err := platforms.Parse(part); err != nil {
-					return nil, fmt.Errorf("invalid --platform %q: unknown %q", s, part)
-				}
-			}
-			p = platforms.Normalize(p)
-			if k := platforms.Format(p); !seen[k] {
-				seen[k] = true
-				out = append(out, p)
-			}
-		}
 	}
 	return out, nil
 }
@@ -325,14 +263,4 @@ func validateNetwork(n string) error {
 		return nil
 	}
 	return fmt.Errorf("invalid --network %q: use default, host or none", n)
-}
-
-func envBool(env *Env, keys ...string) bool {
-	for _, k := range keys {
-		if v := env.Getenv(k); v != "" {
-			b, err := strconv.ParseBool(v)
-			return err == nil && b
-		}
-	}
-	return false
 }

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/containerd/platforms"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
@@ -102,7 +101,7 @@ func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions)
 			return fmt.Errorf("--sbom-generator: %w", err)
 		}
 	}
-	plats, err := parsePlatforms(o.platforms)
+	plats, err := builder.ParsePlatforms(o.platforms)
 	if err != nil {
 		return err
 	}
@@ -220,12 +219,12 @@ func printBuilders(ctx context.Context, w io.Writer, all []*builder.Instance, cu
 
 // resolveArg resolves the builder named by the argument, else --builder,
 // else the selected one.
-func resolveArg(ctx context.Context, env *Env, flag string, args []string) (*builder.Resolver, *builder.Instance, error) {
+func resolveArg(ctx context.Context, newResolver func() (*builder.Resolver, error), flag string, args []string) (*builder.Resolver, *builder.Instance, error) {
 	name := flag
 	if len(args) == 1 {
 		name = args[0]
 	}
-	r, err := env.resolver()
+	r, err := newResolver()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -246,7 +245,13 @@ func newInspectCommand(env *Env, builderName *string) *cobra.Command {
 		Short: "Inspect current builder instance",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, inst, err := resolveArg(cmd.Context(), env, *builderName, args)
+			// The SBOM generator shown is the one a build would use, so
+			// inspect reads the settings a build reads.
+			s, err := readSettings(env.Getenv)
+			if err != nil {
+				return err
+			}
+			_, inst, err := resolveArg(cmd.Context(), func() (*builder.Resolver, error) { return s.resolver(env) }, *builderName, args)
 			if err != nil {
 				return err
 			}
@@ -303,7 +308,7 @@ func newRmCommand(env *Env, builderName *string) *cobra.Command {
 		Short: "Remove a builder instance",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, inst, err := resolveArg(cmd.Context(), env, *builderName, args)
+			r, inst, err := resolveArg(cmd.Context(), env.resolver, *builderName, args)
 			if err != nil {
 				return err
 			}
@@ -328,11 +333,11 @@ func nodePlatforms(n builder.Node, info driver.Info) string {
 	var out []string
 	seen := map[string]bool{}
 	for _, p := range n.Platforms {
-		seen[platforms.FormatAll(p)] = true
-		out = append(out, platforms.FormatAll(p)+"*")
+		seen[builder.FormatPlatform(p)] = true
+		out = append(out, builder.FormatPlatform(p)+"*")
 	}
 	for _, p := range info.Platforms {
-		if k := platforms.FormatAll(p); !seen[k] {
+		if k := builder.FormatPlatform(p); !seen[k] {
 			out = append(out, k)
 		}
 	}
@@ -342,7 +347,7 @@ func nodePlatforms(n builder.Node, info driver.Info) string {
 func formatPlatforms(ps []ocispecs.Platform) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
-		out[i] = platforms.Format(p)
+		out[i] = builder.FormatPlatform(p)
 	}
 	return out
 }

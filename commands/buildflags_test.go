@@ -2,44 +2,10 @@ package commands
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/xbuild/xbuild/builder"
 )
-
-func TestParsePlatforms(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		in      []string
-		want    []string
-		wantErr string
-	}{
-		{name: "comma list", in: []string{"linux/amd64,linux/arm64"}, want: []string{"linux/amd64", "linux/arm64"}},
-		{name: "repeated and deduplicated", in: []string{"linux/amd64", "linux/arm64", "linux/amd64"}, want: []string{"linux/amd64", "linux/arm64"}},
-		{name: "normalized", in: []string{"linux/aarch64"}, want: []string{"linux/arm64"}},
-		{name: "unknown arch", in: []string{"linux/notanarch"}, wantErr: `invalid --platform "linux/notanarch"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := parsePlatforms(tt.in)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("parsePlatforms(%v) error = %v, want %q", tt.in, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if f := formatPlatforms(got); !reflect.DeepEqual(f, tt.want) {
-				t.Errorf("parsePlatforms(%v) = %v, want %v", tt.in, f, tt.want)
-			}
-		})
-	}
-}
 
 func TestParseAttests(t *testing.T) {
 	t.Parallel()

@@ -45,7 +45,7 @@ func runAppend(ctx context.Context, env *Env, endpoint string, o *createOptions)
 	if err != nil {
 		return err
 	}
-	plats, err := parsePlatforms(o.platforms)
+	plats, err := builder.ParsePlatforms(o.platforms)
 	if err != nil {
 		return err
 	}

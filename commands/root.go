@@ -85,17 +85,10 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 // runJobs resolves the builder and runs jobs on it. A build the planner
 // refused before any work shows the empty display buildx users know, then
 // the reason.
-func runJobs(ctx context.Context, env *Env, builderName string, jobs []*builder.Job, mode progressui.DisplayMode, withMetadata bool) (map[string]*builder.Result, error) {
-	opts := builder.BuildOptions{ProgressMode: mode, Progress: env.Stderr, Stdout: env.Stdout,
-		GroupLogs: env.Getenv("GITHUB_ACTIONS") == "true", RegistryCreds: registryCreds(env)}
-	if withMetadata {
-		m, err := builder.MetadataProvenanceFromEnv(env.Getenv)
-		if err != nil {
-			return nil, err
-		}
-		opts.MetadataProvenance = m
-	}
-	r, err := env.resolver()
+func runJobs(ctx context.Context, env *Env, s settings, builderName string, jobs []*builder.Job, mode progressui.DisplayMode, withMetadata bool) (map[string]*builder.Result, error) {
+	opts := s.buildOptions(withMetadata)
+	opts.ProgressMode, opts.Progress, opts.Stdout, opts.RegistryCreds = mode, env.Stderr, env.Stdout, registryCreds(env)
+	r, err := s.resolver(env)
 	if err != nil {
 		return nil, err
 	}

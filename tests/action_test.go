@@ -222,7 +222,7 @@ func TestActionBadInput(t *testing.T) {
 		want   string
 	}{
 		{name: "unknown input", inputs: map[string]string{"platfroms": "linux/amd64"}, want: "unknown input(s) platfroms"},
-		{name: "malformed platforms", inputs: map[string]string{"platforms": "linux/amd64,,linux/arm64x"}, want: `invalid --platform "linux/arm64x"`},
+		{name: "malformed platforms", inputs: map[string]string{"platforms": "linux/amd64,,linux/arm64x"}, want: `invalid platform "linux/arm64x"`},
 		{name: "push without tags", inputs: map[string]string{"push": "true"}, want: "tags is empty"},
 		{name: "not a boolean", inputs: map[string]string{"load": "yes please"}, want: `input load: "yes please" is not true or false`},
 		{name: "append without a driver", inputs: map[string]string{"append": "- endpoint: tcp://10.0.0.9:1234"}, want: "input append adds nodes to a builder the step creates"},

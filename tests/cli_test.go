@@ -22,7 +22,7 @@ func TestBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{name: "unknown platform", args: []string{"build", "--platform", "linux/notanarch", "."}, want: `invalid --platform "linux/notanarch"`},
+		{name: "unknown platform", args: []string{"build", "--platform", "linux/notanarch", "."}, want: `invalid platform "linux/notanarch"`},
 		{name: "missing Dockerfile", args: []string{"build", "-f", "nope/Dockerfile", "."}, want: "no Dockerfile at nope/Dockerfile"},
 		{name: "unknown builder", args: []string{"build", "--builder", "nosuch", "."}, want: `no builder found named "nosuch"`},
 		{name: "malformed output", args: []string{"build", "--output", "type=zip,dest=x", "."}, want: `invalid --output "type=zip,dest=x": unknown type "zip"`},

@@ -157,7 +157,8 @@ func Parse(opts LoadOptions) (*bxbake.Config, []*hclparser.Variable, error) {
 
 // Jobs turns every target of the definition into a builder job. Targets
 // reached only through another target's "target:" context build for that
-// context alone.
+// context alone. getenv resolves secrets named by variable; the
+// process-wide switches belong to the run, not to each job.
 func (d *Definition) Jobs(getenv func(string) string) ([]*builder.Job, error) {
 	names := make([]string, 0, len(d.Target))
 	for n := range d.Target {
@@ -197,7 +198,7 @@ func inheritPlatforms(jobs []*builder.Job) {
 					continue
 				}
 				for _, p := range j.Req.Platforms {
-					if !slices.ContainsFunc(dep.Req.Platforms, func(q ocispecs.Platform) bool { return platforms.Format(q) == platforms.Format(p) }) {
+					if !slices.ContainsFunc(dep.Req.Platforms, func(q ocispecs.Platform) bool { return builder.FormatPlatform(q) == builder.FormatPlatform(p) }) {
 						dep.Req.Platforms = append(dep.Req.Platforms, p)
 						changed = true
 					}
@@ -222,8 +223,6 @@ func request(t *bxbake.Target, getenv func(string) string) (*builder.Request, ma
 		Annotations:   map[string]string{},
 		Attests:       map[string]builder.Attest{},
 	}
-	req.NoDefaultAttestations = envTrue(getenv, "XBUILD_NO_DEFAULT_ATTESTATIONS", "BUILDX_NO_DEFAULT_ATTESTATIONS")
-	req.NoDirectLoad = getenv("XBUILD_DIRECT_LOAD") != "" && !envTrue(getenv, "XBUILD_DIRECT_LOAD")
 	switch {
 	case t.DockerfileInline != nil:
 		req.Dockerfile = "-"
@@ -235,12 +234,9 @@ func request(t *bxbake.Target, getenv func(string) string) (*builder.Request, ma
 		}
 		req.Dockerfile = df
 	}
-	for _, p := range t.Platforms {
-		pl, err := platforms.Parse(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("invalid platform %q: %w", p, err)
-		}
-		req.Platforms = append(req.Platforms, platforms.Normalize(pl))
+	var err error
+	if req.Platforms, err = builder.ParsePlatforms(t.Platforms); err != nil {
+		return nil, nil, err
 	}
 	deps := map[string]string{}
 	for name, v := range t.Contexts {
@@ -336,18 +332,4 @@ func values(m map[string]*string) map[string]string {
 		}
 	}
 	return out
-}
-
-func envTrue(getenv func(string) string, keys ...string) bool {
-	for _, k := range keys {
-		switch strings.ToLower(getenv(k)) {
-		case "1", "true", "yes":
-			return true
-		case "":
-			continue
-		default:
-			return false
-		}
-	}
-	return false
 }
