@@ -76,3 +76,29 @@ FROM scratch AS sbom-generator
 COPY --from=sbom-generator-build /out/ /
 ENV TMPDIR=/tmp
 ENTRYPOINT ["/bin/sbom-generator"]
+
+# BuildKit for the docker-container driver, from the pinned module in
+# hack/tools/buildkit: static buildkitd and buildctl (the driver reaches the
+# daemon through `buildctl dial-stdio`), cross-compiled like xbuild.
+FROM golang AS buildkit-build
+ARG TARGETOS TARGETARCH
+WORKDIR /src/hack/tools/buildkit
+RUN --mount=type=bind,target=/src \
+	--mount=type=cache,target=/go/pkg/mod \
+	--mount=type=cache,target=/root/.cache/go-build \
+	ver=$(go list -m -f '{{.Version}}' github.com/moby/buildkit) && \
+	GOOS=$TARGETOS GOARCH=$TARGETARCH go build \
+		-ldflags "-s -w -X github.com/moby/buildkit/version.Version=$ver" \
+		-o /out/usr/bin/ github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
+RUN mkdir -p /out/var/lib/buildkit /out/etc/buildkit /out/tmp && chmod 1777 /out/tmp
+
+# The image: buildkitd on the busybox base (a shell for debugging), with the
+# pinned runc, built static for both platforms on the host (named context
+# "runc", from `hack/tools/build.sh runc-static`), laid out as BuildKit's own
+# image is so a builder's flags and config mean the same.
+FROM ${BASE_IMAGE} AS buildkit
+ARG TARGETARCH
+COPY --from=buildkit-build /out/ /
+COPY --from=runc runc-${TARGETARCH} /usr/bin/runc
+VOLUME /var/lib/buildkit
+ENTRYPOINT ["buildkitd"]

@@ -7,6 +7,8 @@
 #   xbuild bake --push sbom-generator
 #   xbuild bake sbom-generator-test  the generator's tests
 #   xbuild bake --push base-image  the tests' busybox (after hack/base-image/build.sh)
+#   xbuild bake --push buildkit    the docker-container driver's BuildKit image
+#                                  (RUNC_CONTEXT from hack/tools/build.sh runc-static)
 #
 # hack/env up pushes the base image and the SBOM generator to the test
 # registry this way.
@@ -22,6 +24,12 @@ variable "BASE_IMAGE" {
 # Where hack/base-image/build.sh left the root filesystems (hack/env's).
 variable "BASE_IMAGE_CONTEXT" {
   default = "/var/tmp/xbuild-env/base-image/context"
+}
+
+# A folder with static runc-amd64 and runc-arm64: hack/tools/build.sh
+# runc-static prints one.
+variable "RUNC_CONTEXT" {
+  default = ""
 }
 
 variable "GOPROXY" {
@@ -84,4 +92,17 @@ target "base-image" {
   platforms = ["linux/amd64", "linux/arm64"]
   tags      = [BASE_IMAGE]
   attest    = ["type=provenance,disabled=true"]
+}
+
+# BuildKit for the docker-container driver: buildkitd and buildctl from
+# hack/tools/buildkit, the pinned runc; hack/env up pushes it and loads it
+# into both engines.
+target "buildkit" {
+  inherits = ["_common"]
+  target   = "buildkit"
+  contexts = {
+    certs = "/etc/ssl/certs"
+    runc  = RUNC_CONTEXT
+  }
+  tags = ["${REGISTRY}/xbuild/buildkit:latest"]
 }

@@ -69,8 +69,9 @@ func plan(req *Request, caps driver.Capabilities, sw Switches, sbomGenerator, sb
 		return nil, &RejectedError{err}
 	}
 	outputs := req.Outputs
-	if len(outputs) == 0 && caps.Load == driver.LoadNative && !sw.NoDefaultLoad {
-		// The engine's own builder loads by default, as `docker build` does.
+	if len(outputs) == 0 && (caps.Load == driver.LoadNative || caps.DefaultLoad) && !sw.NoDefaultLoad {
+		// The engine's own builder loads by default, as `docker build` does,
+		// and so does a node created with default-load.
 		outputs = []exporter.Output{{Type: exporter.TypeDocker, Attrs: map[string]string{}}}
 	}
 	loadsIntoClassic := false

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -120,17 +121,16 @@ func (r *Resolver) Resolve(ctx context.Context, name string) (*Instance, error) 
 }
 
 func (r *Resolver) fromStore(ctx context.Context, b *store.Builder) (*Instance, error) {
-	f, err := r.Drivers.Factory(b.Driver)
-	if err != nil {
-		return nil, fmt.Errorf("builder %q: %w", b.Name, err)
-	}
 	inst := &Instance{Name: b.Name, Driver: b.Driver}
 	loadEngine, _ := engine.Current(r.Getenv) // a build that does not load needs no engine
 	for _, n := range b.Nodes {
-		d, err := f.New(ctx, driver.Config{
-			Builder: b.Name, Node: n.Name, Endpoint: n.Endpoint, Options: n.DriverOpts,
-			LoadEngine: loadEngine, Getenv: r.Getenv,
-		})
+		f, err := r.Drivers.Factory(cmp.Or(n.Driver, b.Driver))
+		if err != nil {
+			return nil, fmt.Errorf("builder %q node %q: %w", b.Name, n.Name, err)
+		}
+		cfg := NodeConfig(b.Name, n, r.Getenv)
+		cfg.LoadEngine = loadEngine
+		d, err := f.New(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("builder %q node %q: %w", b.Name, n.Name, err)
 		}
@@ -173,6 +173,15 @@ func (r *Resolver) fromContext(ctx context.Context, name string) (*Instance, err
 	}
 	r.setSBOMGenerator(inst, "")
 	return inst, nil
+}
+
+// NodeConfig is what a driver factory gets for a stored node: the one
+// place a node's state turns into a driver's configuration.
+func NodeConfig(builderName string, n store.Node, getenv engine.Env) driver.Config {
+	return driver.Config{
+		Builder: builderName, Node: n.Name, Endpoint: n.Endpoint, Options: n.DriverOpts,
+		Getenv: getenv, BuildkitdFlags: n.Flags, BuildkitdConfig: n.Files[store.BuildkitdConfigFile],
+	}
 }
 
 // All lists every builder: those of the store, then the Docker contexts'.

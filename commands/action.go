@@ -12,13 +12,13 @@ import (
 	"sort"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
 
 	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/builder/bake"
-	"github.com/xbuild/xbuild/builder/store"
 	"github.com/xbuild/xbuild/driver"
 	"github.com/xbuild/xbuild/exporter"
 	"github.com/xbuild/xbuild/imagestore"
@@ -31,7 +31,8 @@ var (
 		"build-contexts", "target", "push", "load", "outputs", "cache-from", "cache-to", "secrets", "ssh",
 		"provenance", "sbom", "attests", "no-cache", "pull", "builder", "add-hosts", "network"}
 	bakeInputs  = []string{"files", "targets", "set", "source"}
-	setupInputs = []string{"driver", "driver-opts", "endpoint", "name", "cleanup", "buildkitd-config-inline", "append"}
+	setupInputs = []string{"driver", "driver-opts", "endpoint", "name", "cleanup", "buildkitd-flags", "buildkitd-config",
+		"buildkitd-config-inline", "append"}
 	otherInputs = []string{"version", "xbuild-path", "github-token"}
 )
 
@@ -287,12 +288,18 @@ func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*
 	if err != nil {
 		return "", err
 	}
-	if drv == "local" {
+	co := &createOptions{name: name, driver: drv, bootstrap: true, buildkitdFlags: in.get("buildkitd-flags")}
+	switch {
+	case drv == "local":
 		if opts, err = localBuilderOpts(env, in, opts); err != nil {
 			return "", err
 		}
-	} else if in.get("buildkitd-config-inline") != "" {
-		return "", fmt.Errorf("input buildkitd-config-inline needs a builder the step runs itself (driver: local), not %s", drv)
+	case daemonDrivers[drv]:
+		if co.buildkitdConfig, err = inlineBuildkitdConfig(env, in); err != nil {
+			return "", err
+		}
+	case in.get("buildkitd-config-inline") != "":
+		return "", fmt.Errorf("input buildkitd-config-inline needs a builder the step runs itself (driver: docker-container or local), not %s", drv)
 	}
 	// platforms means what it means to build-push-action, the platforms to
 	// build; setup-buildx-action's input of that name, the node's
@@ -306,7 +313,7 @@ func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*
 		plats = slices.DeleteFunc(plats, func(p string) bool { return slices.Contains(n.platforms, normalPlatform(p)) })
 	}
 	quiet := &Env{Stdin: env.Stdin, Stdout: env.Stderr, Stderr: env.Stderr, Getenv: env.Getenv, Drivers: env.Drivers}
-	co := &createOptions{name: name, driver: drv, driverOpts: opts, platforms: plats, bootstrap: true}
+	co.driverOpts, co.platforms = opts, plats
 	if err := runCreate(ctx, quiet, in.get("endpoint"), co); err != nil {
 		return "", fmt.Errorf("setting up builder %s: %w", name, err)
 	}
@@ -371,11 +378,11 @@ func localBuilderOpts(env *Env, in actionInputs, opts []string) ([]string, error
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	if cfg := in.get("buildkitd-config-inline"); cfg != "" {
-		p := filepath.Join(tmp, "xbuild-buildkitd-"+identity.NewID()+".toml")
-		if err := os.WriteFile(p, []byte(cfg+"\n"), 0o600); err != nil {
-			return nil, err
-		}
+	p, err := inlineBuildkitdConfig(env, in)
+	if err != nil {
+		return nil, err
+	}
+	if p != "" {
 		opts = append(opts, "config="+p)
 	}
 	if _, err := exec.LookPath("buildkitd"); err == nil || slices.ContainsFunc(opts, func(o string) bool { return strings.HasPrefix(o, "buildkitd=") }) {
@@ -394,6 +401,25 @@ func localBuilderOpts(env *Env, in actionInputs, opts []string) ([]string, error
 		return nil, fmt.Errorf("building buildkitd for a local builder: %w", err)
 	}
 	return append(opts, "buildkitd="+bin), nil
+}
+
+// inlineBuildkitdConfig writes the buildkitd-config-inline input to a file
+// of the runner's; it returns the buildkitd-config input when that is
+// given instead.
+func inlineBuildkitdConfig(env *Env, in actionInputs) (string, error) {
+	cfg := in.get("buildkitd-config-inline")
+	if cfg == "" {
+		return in.get("buildkitd-config"), nil
+	}
+	tmp := env.Getenv("RUNNER_TEMP")
+	if tmp == "" {
+		tmp = os.TempDir()
+	}
+	p := filepath.Join(tmp, "xbuild-buildkitd-"+identity.NewID()+".toml")
+	if err := os.WriteFile(p, []byte(cfg+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return p, nil
 }
 
 // defaultActionProvenance follows build-push-action: mode=max for public
@@ -459,21 +485,17 @@ func cleanupAction(ctx context.Context, env *Env) error {
 	return nil
 }
 
-// removeBuilder stops what the builder's nodes run and forgets it; a
-// builder already gone is no error.
+// removeBuilder removes the step's builder; one already gone (removed by
+// hand, or never saved) is no error, any other failure is.
 func removeBuilder(ctx context.Context, env *Env, name string) error {
 	r, err := env.resolver()
 	if err != nil {
 		return err
 	}
-	inst, err := r.Resolve(ctx, name)
-	if err != nil {
-		return nil
+	if err := r.Remove(ctx, name, driver.RemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return err
 	}
-	for _, n := range inst.Nodes {
-		_ = n.Driver.Remove(ctx, driver.RemoveOptions{})
-	}
-	return r.Store.Update(func(tx *store.Txn) error { return tx.Remove(name) })
+	return nil
 }
 
 // appendGitHubFile adds name=value to one of the runner's files

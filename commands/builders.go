@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -17,139 +16,6 @@ import (
 	"github.com/xbuild/xbuild/driver"
 	"github.com/xbuild/xbuild/exporter"
 )
-
-type createOptions struct {
-	name       string
-	driver     string
-	driverOpts []string
-	platforms  []string
-	use        bool
-	bootstrap  bool
-	sbomGen    string
-	node       string
-	appendNode bool
-	leave      bool
-}
-
-func newCreateCommand(env *Env) *cobra.Command {
-	var o createOptions
-	cmd := &cobra.Command{
-		Use:   "create [OPTIONS] [ENDPOINT]",
-		Short: "Create a new builder instance",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			endpoint := ""
-			if len(args) == 1 {
-				endpoint = args[0]
-			}
-			return runCreate(cmd.Context(), env, endpoint, &o)
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&o.name, "name", "", "Builder instance name")
-	f.StringVar(&o.driver, "driver", "", `Driver to use (available: "docker", "remote", "local")`)
-	f.StringArrayVar(&o.driverOpts, "driver-opt", nil, "Options for the driver")
-	f.StringArrayVar(&o.platforms, "platform", nil, "Fixed platforms for current node")
-	f.BoolVar(&o.use, "use", false, "Set the current builder instance")
-	f.BoolVar(&o.bootstrap, "bootstrap", false, "Boot builder after creation")
-	f.StringVar(&o.sbomGen, "sbom-generator", "", "Image that makes SBOMs for this builder when --sbom names no generator")
-	f.StringVar(&o.node, "node", "", "Create, append or remove the node of this name")
-	f.BoolVar(&o.appendNode, "append", false, "Append a node to the builder --name names")
-	f.BoolVar(&o.leave, "leave", false, "Remove the node --node names from the builder")
-	return cmd
-}
-
-func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions) error {
-	if o.name == "" {
-		return errors.New("--name is required: give the builder a name")
-	}
-	if err := store.ValidateName(o.name); err != nil {
-		return err
-	}
-	if o.node != "" {
-		if err := store.ValidateName(o.node); err != nil {
-			return fmt.Errorf("--node: %w", err)
-		}
-	}
-	switch {
-	case o.leave && o.appendNode:
-		return errors.New("--append and --leave cannot be used together")
-	case o.leave:
-		return runLeave(ctx, env, o)
-	case o.appendNode:
-		return runAppend(ctx, env, endpoint, o)
-	}
-	drv := o.driver
-	if drv == "" {
-		if endpoint == "" {
-			return errors.New("--driver is required (docker, remote or local)")
-		}
-		drv = "remote"
-		if !strings.Contains(endpoint, "://") {
-			drv = "docker"
-		}
-	}
-	if drv == "remote" && endpoint == "" {
-		endpoint = env.Getenv("BUILDKIT_HOST")
-	}
-	opts, err := parseDriverOpts(o.driverOpts)
-	if err != nil {
-		return err
-	}
-	if o.sbomGen != "" {
-		if err := builder.ValidateSBOMGenerator(o.sbomGen); err != nil {
-			return fmt.Errorf("--sbom-generator: %w", err)
-		}
-	}
-	plats, err := builder.ParsePlatforms(o.platforms)
-	if err != nil {
-		return err
-	}
-	r, err := env.resolver()
-	if err != nil {
-		return err
-	}
-	f, err := env.Drivers.Factory(drv)
-	if err != nil {
-		return err
-	}
-	// Checking the configuration now keeps a broken builder out of the store.
-	nodeName := o.node
-	if nodeName == "" {
-		nodeName = o.name + "0"
-	}
-	d, err := f.New(ctx, driver.Config{Builder: o.name, Node: nodeName, Endpoint: endpoint, Options: opts, Getenv: env.Getenv})
-	if err != nil {
-		return err
-	}
-	b := &store.Builder{
-		Name: o.name, Driver: drv, Created: time.Now().UTC(),
-		Nodes:         []store.Node{{Name: nodeName, Endpoint: endpoint, DriverOpts: opts, Platforms: formatPlatforms(plats)}},
-		SBOMGenerator: o.sbomGen,
-	}
-	if err := r.Store.Update(func(tx *store.Txn) error { return tx.Create(b) }); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return fmt.Errorf("builder %q already exists: pick another --name, or remove it with `xbuild rm %s`", o.name, o.name)
-		}
-		return err
-	}
-	// Saved first, so a daemon the bootstrap starts always belongs to a
-	// builder; a failed bootstrap takes both away again.
-	if o.bootstrap {
-		if err := d.Bootstrap(ctx); err != nil {
-			_ = d.Remove(context.WithoutCancel(ctx), driver.RemoveOptions{})
-			_ = r.Store.Update(func(tx *store.Txn) error { return tx.Remove(o.name) })
-			return fmt.Errorf("booting builder %q: %w", o.name, err)
-		}
-	}
-	if o.use {
-		if err := r.Store.Update(func(tx *store.Txn) error { return tx.SetCurrent(o.name) }); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintln(env.Stdout, o.name)
-	return nil
-}
 
 func newUseCommand(env *Env) *cobra.Command {
 	var isDefault bool
@@ -308,23 +174,43 @@ func newRmCommand(env *Env, builderName *string) *cobra.Command {
 		Short: "Remove a builder instance",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, inst, err := resolveArg(cmd.Context(), env.resolver, *builderName, args)
+			r, err := env.resolver()
 			if err != nil {
 				return err
 			}
-			if inst.FromContext {
-				return fmt.Errorf("builder %q stands for a Docker context and cannot be removed", inst.Name)
+			name := *builderName
+			if len(args) == 1 {
+				name = args[0]
 			}
-			for _, n := range inst.Nodes {
-				if err := n.Driver.Remove(cmd.Context(), driver.RemoveOptions{KeepState: keepState}); err != nil {
-					return fmt.Errorf("removing node %q: %w", n.Name, err)
-				}
-			}
-			return r.Store.Update(func(tx *store.Txn) error { return tx.Remove(inst.Name) })
+			return r.Remove(cmd.Context(), name, driver.RemoveOptions{KeepState: keepState})
 		},
 	}
 	cmd.Flags().BoolVar(&keepState, "keep-state", false, "Keep BuildKit state")
 	return cmd
+}
+
+func newStopCommand(env *Env, builderName *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop [NAME]",
+		Short: "Stop builder instance",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, inst, err := resolveArg(cmd.Context(), env.resolver, *builderName, args)
+			if err != nil {
+				return err
+			}
+			for _, n := range inst.Nodes {
+				// A driver whose daemon is not its own (docker, remote) has
+				// nothing to stop, as with buildx.
+				if s, ok := n.Driver.(driver.Stopper); ok {
+					if err := s.Stop(cmd.Context()); err != nil {
+						return fmt.Errorf("stopping node %q of builder %q: %w", n.Name, inst.Name, err)
+					}
+				}
+			}
+			return nil
+		},
+	}
 }
 
 // nodePlatforms lists the platforms a node was created for first, marked

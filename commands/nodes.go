@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,36 +33,37 @@ func runAppend(ctx context.Context, env *Env, endpoint string, o *createOptions)
 		}
 		return err
 	}
-	if o.driver != "" && o.driver != b.Driver {
-		return fmt.Errorf("builder %q uses the %s driver: its nodes cannot use %s", o.name, b.Driver, o.driver)
+	drv := b.Driver
+	if o.driver != "" {
+		// A node may run on another driver than the builder's first one
+		// (a docker-container node beside remote ones).
+		drv = o.driver
 	}
-	if b.Driver == builder.DefaultDriver {
-		return fmt.Errorf("builder %q uses the docker driver, whose only node is the engine's own builder: create a builder with the remote or local driver to have several nodes", o.name)
+	if drv == builder.DefaultDriver || b.Driver == builder.DefaultDriver {
+		return fmt.Errorf("builder %q: the docker driver's only node is the engine's own builder: create a builder with another driver to have several nodes", o.name)
 	}
-	if b.Driver == "remote" && endpoint == "" {
+	if drv == "remote" && endpoint == "" {
 		return errors.New("--append needs the new node's ENDPOINT (unix://, tcp://)")
-	}
-	opts, err := parseDriverOpts(o.driverOpts)
-	if err != nil {
-		return err
-	}
-	plats, err := builder.ParsePlatforms(o.platforms)
-	if err != nil {
-		return err
 	}
 	name := o.node
 	if name == "" {
 		name = freeNodeName(b)
 	}
-	f, err := env.Drivers.Factory(b.Driver)
+	node, err := newNodeState(o, name, endpoint, drv)
 	if err != nil {
 		return err
 	}
-	d, err := f.New(ctx, driver.Config{Builder: o.name, Node: name, Endpoint: endpoint, Options: opts, Getenv: env.Getenv})
+	if drv != b.Driver {
+		node.Driver = drv
+	}
+	f, err := env.Drivers.Factory(drv)
 	if err != nil {
 		return err
 	}
-	node := store.Node{Name: name, Endpoint: endpoint, DriverOpts: opts, Platforms: formatPlatforms(plats)}
+	d, err := f.New(ctx, builder.NodeConfig(o.name, node, env.Getenv))
+	if err != nil {
+		return err
+	}
 	// Read again under the write lock: another xbuild may have changed the
 	// builder since.
 	if err := r.Store.Update(func(tx *store.Txn) error {
@@ -121,12 +123,12 @@ func runLeave(ctx context.Context, env *Env, o *createOptions) error {
 	if len(b.Nodes) == 1 {
 		return fmt.Errorf("node %q is the last of builder %q: remove the builder with `xbuild rm %s`", o.node, o.name, o.name)
 	}
-	f, err := env.Drivers.Factory(b.Driver)
+	n := b.Nodes[i]
+	f, err := env.Drivers.Factory(cmp.Or(n.Driver, b.Driver))
 	if err != nil {
 		return err
 	}
-	n := b.Nodes[i]
-	d, err := f.New(ctx, driver.Config{Builder: o.name, Node: n.Name, Endpoint: n.Endpoint, Options: n.DriverOpts, Getenv: env.Getenv})
+	d, err := f.New(ctx, builder.NodeConfig(o.name, n, env.Getenv))
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
 
 	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/builder/store"
@@ -74,6 +76,7 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 		newLsCommand(env),
 		newInspectCommand(env, &builderName),
 		newRmCommand(env, &builderName),
+		newStopCommand(env, &builderName),
 		newVersionCommand(env),
 		newActionCommand(env),
 		newStoreCommand(env),
@@ -101,5 +104,23 @@ func runJobs(ctx context.Context, env *Env, s settings, builderName string, jobs
 	if errors.As(err, &rejected) && mode != progressui.RawJSONMode {
 		fmt.Fprintln(env.Stderr, "[+] Building 0.0s (0/0)")
 	}
+	if grpcerrors.Code(err) == codes.Unavailable && ctx.Err() == nil {
+		// The connection to the daemon broke mid-build: say which builder,
+		// since BuildKit's own words ("error reading from server: EOF") do
+		// not. Inside the target's error, which build prints alone.
+		err = namingBuilder(err, inst.Name)
+	}
 	return res, err
+}
+
+func namingBuilder(err error, name string) error {
+	wrap := func(err error) error {
+		return fmt.Errorf("builder %q stopped answering (its BuildKit daemon died or was removed; the next build starts it again): %w", name, err)
+	}
+	var te *builder.TargetError
+	if errors.As(err, &te) {
+		te.Err = wrap(te.Err)
+		return err
+	}
+	return wrap(err)
 }

@@ -45,7 +45,21 @@ type Status string
 const (
 	StatusRunning     Status = "running"
 	StatusUnreachable Status = "unreachable"
+	// StatusStopped: the daemon exists but does not run; the next build
+	// starts it.
+	StatusStopped Status = "stopped"
+	// StatusInactive: the daemon does not exist (yet, or any more); the
+	// next build creates it.
+	StatusInactive Status = "inactive"
 )
+
+// Stopper is a driver whose daemon can be stopped and started again with
+// its state.
+type Stopper interface {
+	// Stop stops the daemon, keeping what Bootstrap needs to start it
+	// again. Stopping a stopped or missing daemon is no error.
+	Stop(ctx context.Context) error
+}
 
 // Info is what a node reports about itself.
 type Info struct {
@@ -88,6 +102,9 @@ type Capabilities struct {
 	// Exporters lists the BuildKit exporter types the node accepts for
 	// files (oci, docker, local, tar) besides its image exporter.
 	Exporters []string
+	// DefaultLoad: a build without outputs loads into the engine, as on
+	// the engine's own builder (a node created with default-load=true).
+	DefaultLoad bool
 	// CacheExport: the node exports build cache (--cache-to) to backends
 	// other than the image itself (inline).
 	CacheExport bool
@@ -114,6 +131,11 @@ type Config struct {
 	LoadEngine engine.Endpoint
 	// Getenv reads the environment; drivers resolve Docker contexts with it.
 	Getenv engine.Env
+	// BuildkitdFlags are extra buildkitd command-line flags, and
+	// BuildkitdConfig the content of a buildkitd.toml, for drivers that
+	// start the daemon.
+	BuildkitdFlags  []string
+	BuildkitdConfig []byte
 }
 
 // Factory makes drivers of one kind.

@@ -175,7 +175,7 @@ func TestMultiNodeBuilder(t *testing.T) {
 	}{
 		{[]string{"create", "--append", "--name", "duo", "--node", "arm", bk}, `builder "duo" already has a node "arm"`},
 		{[]string{"create", "--append", "--name", "nobody", bk}, `no builder "nobody" to append to`},
-		{[]string{"create", "--append", "--name", "duo", "--driver", "local", bk}, "uses the remote driver"},
+		{[]string{"create", "--append", "--name", "duo", "--driver", "local", bk}, "local driver takes no endpoint"},
 		{[]string{"create", "--leave", "--name", "duo"}, "--leave needs --node"},
 		{[]string{"create", "--leave", "--name", "duo", "--node", "nope"}, `builder "duo" has no node "nope"`},
 	} {

@@ -20,11 +20,20 @@ import (
 
 // Node is one BuildKit daemon of a builder.
 type Node struct {
-	Name       string            `json:"name"`
+	Name string `json:"name"`
+	// Driver is the node's driver when it differs from the builder's.
+	Driver     string            `json:"driver,omitempty"`
 	Endpoint   string            `json:"endpoint"`
 	DriverOpts map[string]string `json:"driverOpts,omitempty"`
 	Platforms  []string          `json:"platforms,omitempty"`
+	// Flags are extra buildkitd flags and Files the files given to the
+	// daemon (buildkitd.toml), for drivers that start it.
+	Flags []string          `json:"flags,omitempty"`
+	Files map[string][]byte `json:"files,omitempty"`
 }
+
+// BuildkitdConfigFile is the key of a node's buildkitd.toml in Files.
+const BuildkitdConfigFile = "buildkitd.toml"
 
 // Builder is a named set of nodes driven by one driver.
 type Builder struct {

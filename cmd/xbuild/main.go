@@ -19,6 +19,7 @@ import (
 
 	"github.com/xbuild/xbuild/commands"
 	"github.com/xbuild/xbuild/driver"
+	"github.com/xbuild/xbuild/driver/container"
 	"github.com/xbuild/xbuild/driver/docker"
 	"github.com/xbuild/xbuild/driver/local"
 	"github.com/xbuild/xbuild/driver/remote"
@@ -55,7 +56,7 @@ func run(args []string, getenv func(string) string) int {
 
 	env := &commands.Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: getenv,
-		Drivers: driver.NewRegistry(docker.Factory{}, remote.Factory{}, local.Factory{}),
+		Drivers: driver.NewRegistry(docker.Factory{}, container.Factory{}, remote.Factory{}, local.Factory{}),
 		Version: binaryVersion(),
 	}
 	root := commands.NewRootCommand(env, name)

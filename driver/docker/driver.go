@@ -27,14 +27,16 @@ func (Factory) Name() string { return Name }
 // New implements driver.Factory. The endpoint is a Docker context name or an
 // engine address; empty means the current context.
 func (Factory) New(_ context.Context, cfg driver.Config) (driver.Driver, error) {
-	ep, err := resolve(cfg)
+	ep, err := ResolveEndpoint(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &Driver{endpoint: ep}, nil
 }
 
-func resolve(cfg driver.Config) (engine.Endpoint, error) {
+// ResolveEndpoint finds the engine a node's endpoint names: a Docker
+// context, an engine address, or the current context when empty.
+func ResolveEndpoint(cfg driver.Config) (engine.Endpoint, error) {
 	switch {
 	case cfg.Endpoint == "":
 		return engine.Current(cfg.Getenv)

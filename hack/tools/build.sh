@@ -7,6 +7,9 @@
 # Usage: hack/tools/build.sh [TOOL...]   (default: the daemons the env runs and
 #        act, which runs the action's example workflow in the tests; buildx, the
 #        benchmark baseline, only when named)
+#        hack/tools/build.sh runc-static  prints a folder holding runc-amd64 and
+#        runc-arm64, static (the BuildKit image's runtime; the arm64 one is
+#        cross-compiled with Debian's aarch64 gcc and libseccomp)
 #
 # Each tool's binaries land in a cache folder keyed by its pins, and
 # hack/tools/bin holds links to them: a tool is rebuilt only when its go.mod,
@@ -29,8 +32,35 @@ act||-X main.version=MODVER|github.com/nektos/act github.com/nektos/act
 LIST
 }
 
+# runc_static: the pinned runc for amd64 and arm64, linked statically so it
+# runs in an image without a C library (nsexec needs cgo, seccomp its lib).
+runc_static() {
+	local mod=github.com/opencontainers/runc key out ver arch cc
+	key=$( (cat "$here/runc/go.mod" "$here/runc/go.sum"; echo "runc-static|seccomp|$(go env GOVERSION)") | sha256sum | cut -c1-16)
+	out=$cache/runc-static-$key
+	if [ ! -f "$out/.complete" ]; then
+		ver=$(cd "$here/runc" && go list -m -f '{{.Version}}' "$mod")
+		rm -rf "$out" && mkdir -p "$out"
+		for arch in amd64 arm64; do
+			cc=gcc
+			[ "$arch" = arm64 ] && cc=aarch64-linux-gnu-gcc
+			echo "building runc ${ver#v} static for $arch" >&2
+			(cd "$here/runc" && CGO_ENABLED=1 GOARCH=$arch CC=$cc \
+				PKG_CONFIG_LIBDIR=/usr/lib/$($cc -dumpmachine)/pkgconfig \
+				go build -trimpath -tags "seccomp netgo osusergo" \
+				-ldflags "-s -w -X main.version=${ver#v} -extldflags -static" -o "$out/runc-$arch" "$mod")
+		done
+		touch "$out/.complete"
+	fi
+	echo "$out"
+}
+
 want=("$@")
 [ ${#want[@]} -gt 0 ] || want=(buildkit containerd runc moby registry act)
+if [ "${want[*]}" = runc-static ]; then
+	runc_static
+	exit 0
+fi
 
 # Older checkouts kept bin as a link to one folder; it is a folder of links now.
 [ -L "$here/bin" ] && rm "$here/bin"

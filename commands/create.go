@@ -1,0 +1,217 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/docker/docker/pkg/namesgenerator"
+	"github.com/google/shlex"
+	"github.com/spf13/cobra"
+
+	"github.com/xbuild/xbuild/builder"
+	"github.com/xbuild/xbuild/builder/store"
+	"github.com/xbuild/xbuild/driver"
+	"github.com/xbuild/xbuild/driver/container"
+)
+
+// defaultCreateDriver is what `create` makes without --driver, as buildx.
+const defaultCreateDriver = container.Name
+
+// daemonDrivers start the daemon they talk to, so they take its flags and
+// configuration.
+var daemonDrivers = map[string]bool{container.Name: true}
+
+type createOptions struct {
+	name            string
+	driver          string
+	driverOpts      []string
+	platforms       []string
+	use             bool
+	bootstrap       bool
+	sbomGen         string
+	node            string
+	appendNode      bool
+	leave           bool
+	buildkitdFlags  string
+	buildkitdConfig string
+}
+
+func newCreateCommand(env *Env) *cobra.Command {
+	var o createOptions
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] [CONTEXT|ENDPOINT]",
+		Short: "Create a new builder instance",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			endpoint := ""
+			if len(args) == 1 {
+				endpoint = args[0]
+			}
+			return runCreate(cmd.Context(), env, endpoint, &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.name, "name", "", "Builder instance name (default: a generated one)")
+	f.StringVar(&o.driver, "driver", "", `Driver to use (available: "docker-container", "docker", "remote", "local"; default "docker-container")`)
+	f.StringArrayVar(&o.driverOpts, "driver-opt", nil, "Options for the driver")
+	f.StringArrayVar(&o.platforms, "platform", nil, "Fixed platforms for current node")
+	f.BoolVar(&o.use, "use", false, "Set the current builder instance")
+	f.BoolVar(&o.bootstrap, "bootstrap", false, "Boot builder after creation")
+	f.StringVar(&o.sbomGen, "sbom-generator", "", "Image that makes SBOMs for this builder when --sbom names no generator")
+	f.StringVar(&o.node, "node", "", "Create, append or remove the node of this name")
+	f.BoolVar(&o.appendNode, "append", false, "Append a node to the builder --name names")
+	f.BoolVar(&o.leave, "leave", false, "Remove the node --node names from the builder")
+	f.StringVar(&o.buildkitdFlags, "buildkitd-flags", "", "BuildKit daemon flags")
+	f.StringVar(&o.buildkitdConfig, "buildkitd-config", "", "BuildKit daemon config file")
+	return cmd
+}
+
+func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions) error {
+	if err := checkCreateNames(o); err != nil {
+		return err
+	}
+	switch {
+	case o.leave && o.appendNode:
+		return errors.New("--append and --leave cannot be used together")
+	case o.leave:
+		return runLeave(ctx, env, o)
+	case o.appendNode:
+		return runAppend(ctx, env, endpoint, o)
+	}
+	r, err := env.resolver()
+	if err != nil {
+		return err
+	}
+	if o.name == "" {
+		if o.name, err = generateName(r.Store); err != nil {
+			return err
+		}
+	}
+	b, d, err := newBuilderState(ctx, env, endpoint, o)
+	if err != nil {
+		return err
+	}
+	if err := r.Store.Update(func(tx *store.Txn) error { return tx.Create(b) }); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("builder %q already exists: pick another --name, or remove it with `xbuild rm %s`", o.name, o.name)
+		}
+		return err
+	}
+	// Saved first, so a daemon the bootstrap starts always belongs to a
+	// builder; a failed bootstrap takes both away again.
+	if o.bootstrap {
+		if err := d.Bootstrap(ctx); err != nil {
+			if rmErr := r.Remove(context.WithoutCancel(ctx), o.name, driver.RemoveOptions{}); rmErr != nil {
+				err = errors.Join(err, rmErr)
+			}
+			return fmt.Errorf("booting builder %q: %w", o.name, err)
+		}
+	}
+	if o.use {
+		if err := r.Store.Update(func(tx *store.Txn) error { return tx.SetCurrent(o.name) }); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(env.Stdout, o.name)
+	return nil
+}
+
+func checkCreateNames(o *createOptions) error {
+	if o.name == "" && (o.appendNode || o.leave) {
+		return errors.New("--append and --leave need --name: the builder to change")
+	}
+	if o.name != "" {
+		if err := store.ValidateName(o.name); err != nil {
+			return err
+		}
+	}
+	if o.node != "" {
+		if err := store.ValidateName(o.node); err != nil {
+			return fmt.Errorf("--node: %w", err)
+		}
+	}
+	return nil
+}
+
+// generateName picks a free name the way buildx does (adjective_surname),
+// so generated builders look alike in both tools.
+func generateName(st *store.Store) (string, error) {
+	for i := range 6 {
+		name := namesgenerator.GetRandomName(i)
+		err := st.View(func(tx *store.Txn) error { _, err := tx.Get(name); return err })
+		if errors.Is(err, store.ErrNotFound) {
+			return name, nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return "", errors.New("no free builder name found: give one with --name")
+}
+
+// newBuilderState checks every input of a new builder and makes its first
+// node's driver, so a broken builder never reaches the store.
+func newBuilderState(ctx context.Context, env *Env, endpoint string, o *createOptions) (*store.Builder, driver.Driver, error) {
+	drv := o.driver
+	if drv == "" {
+		drv = defaultCreateDriver
+	}
+	if drv == "remote" && endpoint == "" {
+		endpoint = env.Getenv("BUILDKIT_HOST")
+	}
+	nodeName := o.node
+	if nodeName == "" {
+		nodeName = o.name + "0"
+	}
+	node, err := newNodeState(o, nodeName, endpoint, drv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.sbomGen != "" {
+		if err := builder.ValidateSBOMGenerator(o.sbomGen); err != nil {
+			return nil, nil, fmt.Errorf("--sbom-generator: %w", err)
+		}
+	}
+	f, err := env.Drivers.Factory(drv)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := f.New(ctx, builder.NodeConfig(o.name, node, env.Getenv))
+	if err != nil {
+		return nil, nil, err
+	}
+	b := &store.Builder{Name: o.name, Driver: drv, Created: time.Now().UTC(), Nodes: []store.Node{node}, SBOMGenerator: o.sbomGen}
+	return b, d, nil
+}
+
+// newNodeState reads the node's own flags: options, platforms, and the
+// daemon's flags and configuration for drivers that start it.
+func newNodeState(o *createOptions, name, endpoint, drv string) (store.Node, error) {
+	n := store.Node{Name: name, Endpoint: endpoint}
+	var err error
+	if n.DriverOpts, err = parseDriverOpts(o.driverOpts); err != nil {
+		return store.Node{}, err
+	}
+	plats, err := builder.ParsePlatforms(o.platforms)
+	if err != nil {
+		return store.Node{}, err
+	}
+	n.Platforms = formatPlatforms(plats)
+	if (o.buildkitdFlags != "" || o.buildkitdConfig != "") && !daemonDrivers[drv] {
+		return store.Node{}, fmt.Errorf("--buildkitd-flags and --buildkitd-config need a driver that starts BuildKit (%s): the %s driver talks to a daemon it does not run", container.Name, drv)
+	}
+	if n.Flags, err = shlex.Split(o.buildkitdFlags); err != nil {
+		return store.Node{}, fmt.Errorf("invalid --buildkitd-flags %q: %w", o.buildkitdFlags, err)
+	}
+	if o.buildkitdConfig != "" {
+		data, err := os.ReadFile(o.buildkitdConfig)
+		if err != nil {
+			return store.Node{}, fmt.Errorf("reading --buildkitd-config: %w", err)
+		}
+		n.Files = map[string][]byte{store.BuildkitdConfigFile: data}
+	}
+	return n, nil
+}
