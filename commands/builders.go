@@ -41,46 +41,11 @@ func newUseCommand(env *Env) *cobra.Command {
 			return r.Store.Update(func(tx *store.Txn) error { return tx.SetCurrent(name) })
 		},
 	}
-	cmd.Flags().BoolVar(&isDefault, "default", false, "Set builder as default for current context (accepted for buildx compatibility)")
+	// xbuild keeps one current builder, whatever the context: both flags
+	// are taken so buildx command lines run unchanged.
+	cmd.Flags().BoolVar(&isDefault, "default", false, "Set builder as default for current context")
+	cmd.Flags().BoolVar(&isDefault, "global", false, "Builder persists context changes")
 	return cmd
-}
-
-func newLsCommand(env *Env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "ls",
-		Short: "List builder instances",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := env.resolver()
-			if err != nil {
-				return err
-			}
-			all, err := r.All(cmd.Context())
-			if err != nil {
-				return err
-			}
-			current, _ := r.Selected()
-			return printBuilders(cmd.Context(), env.Stdout, all, current)
-		},
-	}
-}
-
-func printBuilders(ctx context.Context, w io.Writer, all []*builder.Instance, current string) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAME/NODE\tDRIVER/ENDPOINT\tSTATUS\tBUILDKIT\tIMAGE STORE\tPLATFORMS")
-	for _, inst := range all {
-		mark := ""
-		if inst.Name == current {
-			mark = "*"
-		}
-		fmt.Fprintf(tw, "%s%s\t%s\t\t\t\t\n", inst.Name, mark, inst.Driver)
-		for _, n := range inst.Nodes {
-			info := nodeInfo(ctx, n)
-			fmt.Fprintf(tw, " \\_ %s\t \\_ %s\t%s\t%s\t%s\t%s\n", n.Name, n.Endpoint, info.Status,
-				info.BuildKitVersion, info.Capabilities.ImageStore, nodePlatforms(n, info))
-		}
-	}
-	return tw.Flush()
 }
 
 // resolveArg resolves the builder named by the argument, else --builder,
@@ -165,28 +130,6 @@ func printInspect(ctx context.Context, w io.Writer, inst *builder.Instance) erro
 		fmt.Fprintf(tw, "Exporters:\t%s\n", strings.Join(c.Exporters, ", "))
 	}
 	return tw.Flush()
-}
-
-func newRmCommand(env *Env, builderName *string) *cobra.Command {
-	var keepState bool
-	cmd := &cobra.Command{
-		Use:   "rm [NAME]",
-		Short: "Remove a builder instance",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := env.resolver()
-			if err != nil {
-				return err
-			}
-			name := *builderName
-			if len(args) == 1 {
-				name = args[0]
-			}
-			return r.Remove(cmd.Context(), name, driver.RemoveOptions{KeepState: keepState})
-		},
-	}
-	cmd.Flags().BoolVar(&keepState, "keep-state", false, "Keep BuildKit state")
-	return cmd
 }
 
 func newStopCommand(env *Env, builderName *string) *cobra.Command {

@@ -82,7 +82,26 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 		newStoreCommand(env),
 		newImagetoolsCommand(env),
 	)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group fail on a name it
+// does not know (`xbuild imagetools foo`) instead of printing its help and
+// exiting 0, which hides typos in scripts.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if c.HasParent() && c.HasSubCommands() && c.RunE == nil && c.Run == nil {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q: run `%s --help` for the commands it has", args[0], cmd.CommandPath(), cmd.CommandPath())
+			}
+			return cmd.Help()
+		}
+	}
 }
 
 // runJobs resolves the builder and runs jobs on it. A build the planner
