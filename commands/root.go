@@ -21,10 +21,13 @@ import (
 // Env is what the commands need from the process: streams, environment and
 // the driver registry.
 type Env struct {
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer
-	Getenv  func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Environ lists the whole environment, for the action's check of its
+	// INPUT_* variables.
+	Environ func() []string
 	Drivers *driver.Registry
 	// Version is the binary's version.
 	Version string

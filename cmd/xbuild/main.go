@@ -55,7 +55,7 @@ func run(args []string, getenv func(string) string) int {
 	}
 
 	env := &commands.Env{
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: getenv,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: getenv, Environ: os.Environ,
 		Drivers: driver.NewRegistry(docker.Factory{}, container.Factory{}, remote.Factory{}, local.Factory{}),
 		Version: binaryVersion(),
 	}
