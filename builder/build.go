@@ -2,10 +2,8 @@ package builder
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	bkclient "github.com/moby/buildkit/client"
@@ -13,7 +11,6 @@ import (
 	"github.com/moby/buildkit/util/progress/progressui"
 
 	"github.com/xbuild/xbuild/driver"
-	"github.com/xbuild/xbuild/exporter"
 	"github.com/xbuild/xbuild/imagestore"
 )
 
@@ -140,108 +137,6 @@ func boot(ctx context.Context, inst *Instance, node Node) (driver.Info, error) {
 		return driver.Info{}, fmt.Errorf("booting builder %q: %w", inst.Name, info.Err)
 	}
 	return info, nil
-}
-
-// display is one progress display shared by every solve of a command.
-type display struct {
-	ch   chan *bkclient.SolveStatus
-	done chan struct{}
-}
-
-func progressOut(opts BuildOptions) io.Writer {
-	if opts.Progress == nil {
-		return os.Stderr
-	}
-	return opts.Progress
-}
-
-func startDisplay(ctx context.Context, inst *Instance, opts BuildOptions) (*display, error) {
-	disp, err := progressui.NewDisplay(progressOut(opts), opts.ProgressMode, progressui.WithDesc(
-		fmt.Sprintf("building with %q instance using %s driver", inst.Name, inst.Driver),
-		fmt.Sprintf("%s:%s", inst.Driver, inst.Name)))
-	if err != nil {
-		return nil, err
-	}
-	d := &display{ch: make(chan *bkclient.SolveStatus), done: make(chan struct{})}
-	go func() {
-		defer close(d.done)
-		// The display drains its channel to the end, even after a cancel,
-		// or the solves would block on it.
-		_, _ = disp.UpdateFrom(context.WithoutCancel(ctx), d.ch)
-	}()
-	return d, nil
-}
-
-func (d *display) progress() progress { return progress{ch: d.ch} }
-
-// close ends the display and waits until it has printed everything.
-func (d *display) close() {
-	close(d.ch)
-	<-d.done
-}
-
-// solveOne runs one solve, its statuses forwarded to the shared display,
-// then finishes its exports.
-func solveOne(ctx context.Context, c *bkclient.Client, so *bkclient.SolveOpt, ex *exporter.Export, d *display, sc *statsCollector) (*bkclient.SolveResponse, error) {
-	for _, n := range ex.Notes {
-		d.progress().note(n)
-	}
-	solveCh := make(chan *bkclient.SolveStatus)
-	forwarded := make(chan struct{})
-	go func() {
-		defer close(forwarded)
-		for s := range solveCh {
-			if sc != nil {
-				sc.observe(s)
-			}
-			d.ch <- s
-		}
-	}()
-	resp, solveErr := c.Solve(ctx, nil, *so, solveCh)
-	<-forwarded
-	var exporterResp map[string]string
-	if resp != nil {
-		if resp.ExporterResponse == nil {
-			resp.ExporterResponse = map[string]string{}
-		}
-		exporterResp = resp.ExporterResponse
-	}
-	finishErr := ex.Finish(ctx, exporterResp, solveErr, d.progress())
-	switch {
-	case solveErr != nil && ctx.Err() != nil:
-		return nil, context.Cause(ctx)
-	case solveErr != nil:
-		return nil, solveErr
-	case finishErr != nil:
-		return nil, finishErr
-	}
-	return resp, nil
-}
-
-// finalize records what a build produced.
-func finalize(inst *Instance, node Node, so *bkclient.SolveOpt, resp *bkclient.SolveResponse, req *Request, p *Plan) (*Result, error) {
-	md := exporter.Metadata(resp.ExporterResponse, p.Destination.Store)
-	md[exporter.KeyBuildRef] = fmt.Sprintf("%s/%s/%s", inst.Name, node.Name, so.Ref)
-	return recordResult(req, md)
-}
-
-// recordResult writes the metadata and image ID files the request asks for.
-func recordResult(req *Request, md map[string]any) (*Result, error) {
-	res := &Result{Metadata: md, ImageID: exporter.ImageID(md)}
-	if req.MetadataFile != "" {
-		if err := exporter.WriteJSON(req.MetadataFile, md); err != nil {
-			return nil, fmt.Errorf("writing metadata file: %w", err)
-		}
-	}
-	if req.IIDFile != "" {
-		if res.ImageID == "" {
-			return nil, errors.New("writing image ID file: the build produced no image (add --load, --push or an image output)")
-		}
-		if err := exporter.WriteFile(req.IIDFile, []byte(res.ImageID)); err != nil {
-			return nil, fmt.Errorf("writing image ID file: %w", err)
-		}
-	}
-	return res, nil
 }
 
 func newRef() string { return identity.NewID() }

@@ -89,44 +89,9 @@ func plan(req *Request, caps driver.Capabilities, sw Switches, sbomGenerator, sb
 			}
 		}
 	}
-	p := &Plan{
-		Outputs: outputs,
-		Attests: map[string]string{},
-		Destination: exporter.Destination{
-			Native:            caps.Load == driver.LoadNative,
-			Store:             caps.ImageStore,
-			Engine:            caps.LoadEngine,
-			FileExporters:     caps.Exporters,
-			Containerd:        caps.LoadLocation,
-			Platforms:         req.Platforms,
-			PushThroughEngine: caps.PushThroughEngine,
-		},
-	}
-	if a := sw.LoadContainerd; a.Address != "" {
-		if a.Snapshotter == "" {
-			a.Snapshotter = p.Destination.Containerd.Snapshotter
-		}
-		if a.Namespace == "" {
-			a.Namespace = p.Destination.Containerd.Namespace
-		}
-		p.Destination.Containerd = a
-	}
-	if sw.NoDirectLoad {
-		p.Destination.Containerd = imagestore.Location{}
-	}
-	for k, v := range req.Attests {
-		if v.Off {
-			continue
-		}
-		params := v.Params
-		if k == "sbom" {
-			var err error
-			params, p.SBOMGenerator, p.SBOMGeneratorFrom, err = sbomParams(params, sbomGenerator, sbomGeneratorFrom)
-			if err != nil {
-				return nil, &RejectedError{err}
-			}
-		}
-		p.Attests["attest:"+k] = params
+	p := &Plan{Outputs: outputs, Attests: map[string]string{}, Destination: destination(req, caps, sw)}
+	if err := p.addAttests(req, sbomGenerator, sbomGeneratorFrom); err != nil {
+		return nil, &RejectedError{err}
 	}
 	_, provenanceSet := req.Attests["provenance"]
 	// Default provenance follows buildx, except where it would turn a
@@ -136,6 +101,53 @@ func plan(req *Request, caps driver.Capabilities, sw Switches, sbomGenerator, sb
 		p.Attests["attest:provenance"] = "mode=min,inline-only=true"
 	}
 	return p, nil
+}
+
+// destination is where a node's exports go, with the run's switches for
+// direct loads applied.
+func destination(req *Request, caps driver.Capabilities, sw Switches) exporter.Destination {
+	dst := exporter.Destination{
+		Native:            caps.Load == driver.LoadNative,
+		Store:             caps.ImageStore,
+		Engine:            caps.LoadEngine,
+		FileExporters:     caps.Exporters,
+		Containerd:        caps.LoadLocation,
+		Platforms:         req.Platforms,
+		PushThroughEngine: caps.PushThroughEngine,
+	}
+	if a := sw.LoadContainerd; a.Address != "" {
+		if a.Snapshotter == "" {
+			a.Snapshotter = dst.Containerd.Snapshotter
+		}
+		if a.Namespace == "" {
+			a.Namespace = dst.Containerd.Namespace
+		}
+		dst.Containerd = a
+	}
+	if sw.NoDirectLoad {
+		dst.Containerd = imagestore.Location{}
+	}
+	return dst
+}
+
+// addAttests adds the attestations the request asks for, an SBOM with the
+// generator chosen for it.
+func (p *Plan) addAttests(req *Request, sbomGenerator, sbomGeneratorFrom string) error {
+	for k, v := range req.Attests {
+		if v.Off {
+			continue
+		}
+		params := v.Params
+		if k == "sbom" {
+			var err error
+			params, p.SBOMGenerator, p.SBOMGeneratorFrom, err = sbomParams(params, sbomGenerator, sbomGeneratorFrom)
+			if err != nil {
+				return err
+			}
+		}
+		p.Attests["attest:"+k] = params
+	}
+	return nil
 }
 
 // Errors for exporters a node lacks, in the words Docker documents.

@@ -1,11 +1,17 @@
 package builder
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"os"
+	"sync"
 	"time"
 
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/identity"
+	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/xbuild/xbuild/exporter"
@@ -53,4 +59,124 @@ func (s *step) Done(err error) {
 		v.Error = err.Error()
 	}
 	s.ch <- &bkclient.SolveStatus{Vertexes: []*bkclient.Vertex{&v}}
+}
+
+// display is one progress display, shared by every solve of a command or,
+// grouping logs, by those of one job.
+type display struct {
+	ch   chan *bkclient.SolveStatus
+	done chan struct{}
+	// log holds a grouped job's display until the job ends; nil when the
+	// display writes to the terminal.
+	log *bytes.Buffer
+}
+
+func progressOut(opts BuildOptions) io.Writer {
+	if opts.Progress == nil {
+		return os.Stderr
+	}
+	return opts.Progress
+}
+
+func startDisplay(ctx context.Context, inst *Instance, opts BuildOptions) (*display, error) {
+	disp, err := progressui.NewDisplay(progressOut(opts), opts.ProgressMode, progressui.WithDesc(
+		fmt.Sprintf("building with %q instance using %s driver", inst.Name, inst.Driver),
+		fmt.Sprintf("%s:%s", inst.Driver, inst.Name)))
+	if err != nil {
+		return nil, err
+	}
+	d := &display{ch: make(chan *bkclient.SolveStatus), done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		// The display drains its channel to the end, even after a cancel,
+		// or the solves would block on it.
+		_, _ = disp.UpdateFrom(context.WithoutCancel(ctx), d.ch)
+	}()
+	return d, nil
+}
+
+func (d *display) progress() progress { return progress{ch: d.ch} }
+
+// forward returns the channel a solve sends its statuses to, each shown on
+// the display and observed by sc when not nil, and a channel closed once
+// the solve has closed the first and all it sent is shown.
+func (d *display) forward(sc *statsCollector) (chan *bkclient.SolveStatus, <-chan struct{}) {
+	statuses := make(chan *bkclient.SolveStatus)
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
+		for s := range statuses {
+			if sc != nil {
+				sc.observe(s)
+			}
+			d.ch <- s
+		}
+	}()
+	return statuses, forwarded
+}
+
+// close ends the display and waits until it has printed everything.
+func (d *display) close() {
+	close(d.ch)
+	<-d.done
+}
+
+// displays are the progress displays of one run: one for every job, or,
+// grouping logs, one per job, printed whole between ::group:: lines when
+// the job ends so concurrent jobs do not interleave.
+type displays struct {
+	out io.Writer
+	// shared is the one display of every job; nil when grouping.
+	shared *display
+	// printing keeps two jobs' groups apart.
+	printing sync.Mutex
+}
+
+// startDisplays gives every runner its display.
+func startDisplays(ctx context.Context, inst *Instance, runners []*runner, opts BuildOptions) (*displays, error) {
+	ds := &displays{out: progressOut(opts)}
+	if !opts.GroupLogs || len(runners) < 2 || opts.ProgressMode != progressui.PlainMode {
+		d, err := startDisplay(ctx, inst, opts)
+		if err != nil {
+			return nil, err
+		}
+		ds.shared = d
+		for _, rn := range runners {
+			rn.disp = d
+		}
+		return ds, nil
+	}
+	for i, rn := range runners {
+		o := opts
+		log := &bytes.Buffer{}
+		o.Progress = log
+		d, err := startDisplay(ctx, inst, o)
+		if err != nil {
+			for _, started := range runners[:i] {
+				started.disp.close()
+			}
+			return nil, err
+		}
+		d.log = log
+		rn.disp = d
+	}
+	return ds, nil
+}
+
+// jobDone prints a grouped job's display, now complete.
+func (ds *displays) jobDone(name string, d *display) {
+	if ds.shared != nil {
+		return
+	}
+	d.close()
+	ds.printing.Lock()
+	defer ds.printing.Unlock()
+	fmt.Fprintf(ds.out, "::group::target %s\n%s::endgroup::\n", name, d.log)
+}
+
+// close ends the shared display once every job is done.
+func (ds *displays) close() {
+	if ds.shared != nil {
+		ds.shared.close()
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -35,13 +36,37 @@ const (
 // single-platform build has one without a platform.
 const provenanceKey = "buildx.build.provenance"
 
-// addProvenance reads the provenance BuildKit recorded for the build ref in
-// its build history and adds it to resp, base64 JSON like the exporter's
-// own values, so the metadata file embeds it as JSON.
-func addProvenance(ctx context.Context, c *bkclient.Client, ref string, mode MetadataProvenance, resp *bkclient.SolveResponse) error {
+// metadataProvenance adds the solve's provenance to resp, as much as the
+// run asks for, and reports whether it did. The image is out already: a
+// record that cannot be read costs the metadata file its provenance, not
+// the build.
+func (rn *runner) metadataProvenance(ctx context.Context, s *solve, resp map[string]string) bool {
+	m := rn.opts.MetadataProvenance
+	if m == "" || m == MetadataProvenanceDisabled {
+		return false
+	}
+	st := rn.disp.progress().Step("resolving provenance for metadata file")
+	defer st.Done(nil)
+	records, err := readProvenance(ctx, s.part.conn.client, s.so.Ref, m)
+	if err != nil {
+		if rn.plan.split() {
+			st.Log("warning: the metadata file has no provenance for %s: %v", s.part, err)
+		} else {
+			st.Log("warning: the metadata file has no provenance: %v", err)
+		}
+		return false
+	}
+	maps.Copy(resp, records)
+	return true
+}
+
+// readProvenance reads the provenance BuildKit recorded for the build ref
+// in its build history, by metadata key, as base64 JSON like the
+// exporter's own values, so the metadata file embeds it as JSON.
+func readProvenance(ctx context.Context, c *bkclient.Client, ref string, mode MetadataProvenance) (map[string]string, error) {
 	stream, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{Ref: ref, EarlyExit: true})
 	if err != nil {
-		return fmt.Errorf("reading the build record: %w", err)
+		return nil, fmt.Errorf("reading the build record: %w", err)
 	}
 	store := proxy.NewContentStore(c.ContentClient())
 	found := map[string]*controlapi.BuildResultInfo{}
@@ -51,7 +76,7 @@ func addProvenance(ctx context.Context, c *bkclient.Client, ref string, mode Met
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading the build record: %w", err)
+			return nil, fmt.Errorf("reading the build record: %w", err)
 		}
 		if ev.Record == nil {
 			continue
@@ -63,6 +88,7 @@ func addProvenance(ctx context.Context, c *bkclient.Client, ref string, mode Met
 			found[provenanceKey] = ev.Record.Result
 		}
 	}
+	records := map[string]string{}
 	for key, res := range found {
 		desc, predicateType, ok := provenanceDescriptor(res)
 		if !ok {
@@ -70,18 +96,15 @@ func addProvenance(ctx context.Context, c *bkclient.Client, ref string, mode Met
 		}
 		dt, err := content.ReadBlob(ctx, store, desc)
 		if err != nil {
-			return fmt.Errorf("reading provenance %s: %w", desc.Digest, err)
+			return nil, fmt.Errorf("reading provenance %s: %w", desc.Digest, err)
 		}
 		v, err := provenanceForMetadata(dt, predicateType, mode)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if resp.ExporterResponse == nil {
-			resp.ExporterResponse = map[string]string{}
-		}
-		resp.ExporterResponse[key] = base64.StdEncoding.EncodeToString(v)
+		records[key] = base64.StdEncoding.EncodeToString(v)
 	}
-	return nil
+	return records, nil
 }
 
 func provenanceDescriptor(res *controlapi.BuildResultInfo) (ocispecs.Descriptor, string, bool) {

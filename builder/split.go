@@ -2,17 +2,14 @@ package builder
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
-	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
-	bkclient "github.com/moby/buildkit/client"
-	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xbuild/xbuild/exporter"
@@ -85,7 +82,9 @@ func planJob(inst *Instance, conns []*nodeConn, j *Job, isDependency bool, sw Sw
 }
 
 // prepareJoin turns a split job's outputs into pushes by digest, one per
-// node, and keeps the names the joined index gets.
+// node, and keeps the names the joined index gets; or keeps the load into
+// a containerd store the shares are joined in. Outputs the shares cannot
+// be joined for are refused.
 func (jp *jobPlan) prepareJoin(inst *Instance, j *Job, isDependency bool) error {
 	where := make([]string, len(jp.parts))
 	for i, pt := range jp.parts {
@@ -103,43 +102,21 @@ func (jp *jobPlan) prepareJoin(inst *Instance, j *Job, isDependency bool) error 
 		jp.dst.Platforms = j.Req.Platforms
 		return nil
 	}
-	if len(outs) == 1 && outs[0].Loads() && dst.Store == imagestore.Classic {
-		return fmt.Errorf("%s: the classic image store of the docker engine at %s cannot hold a multi-platform image; turn on its containerd image store, or use --push", split, dst.Engine.Host)
+	if err := checkRegistryJoin(outs, dst); err != nil {
+		return fmt.Errorf("%s: %w", split, err)
 	}
-	if len(outs) == 0 || slices.ContainsFunc(outs, func(o exporter.Output) bool { return !o.Pushes() }) {
-		return fmt.Errorf("%s: results of several nodes can only be joined in a registry (--push) or in a containerd image store (--load into an engine with the containerd store, or type=containerd); or create the nodes so that one takes every platform", split)
-	}
-	var names []string
-	for _, o := range outs {
-		if n := o.Attrs["name"]; n != "" {
-			names = append(names, strings.Split(n, ",")...)
-		}
-	}
+	names := outputNames(outs)
 	if len(names) == 0 {
 		names = j.Req.Tags
 	}
 	if len(names) == 0 {
 		return fmt.Errorf("%s: the joined index needs a name; add -t/--tag", split)
 	}
-	var repos []string
-	for _, n := range names {
-		tag, err := imagetools.ParseTag(strings.TrimSpace(n))
-		if err != nil {
-			return err
-		}
-		jp.tags = append(jp.tags, tag)
-		if r := reference.TrimNamed(tag).String(); !slices.Contains(repos, r) {
-			repos = append(repos, r)
-		}
+	repos, err := jp.parseTags(names)
+	if err != nil {
+		return err
 	}
-	for k, v := range j.Req.Annotations {
-		if key, ok := strings.CutPrefix(k, "annotation-index."); ok {
-			if jp.indexAnnotations == nil {
-				jp.indexAnnotations = map[string]string{}
-			}
-			jp.indexAnnotations[key] = v
-		}
-	}
+	jp.indexAnnotations = indexAnnotations(j.Req.Annotations)
 	for _, pt := range jp.parts {
 		attrs := maps.Clone(outs[0].Attrs)
 		attrs["name"] = strings.Join(repos, ",")
@@ -150,57 +127,158 @@ func (jp *jobPlan) prepareJoin(inst *Instance, j *Job, isDependency bool) error 
 	return nil
 }
 
-// partResult is what one node exported.
-type partResult struct {
-	desc     ocispecs.Descriptor
+// checkRegistryJoin refuses outputs that cannot be joined in a registry.
+func checkRegistryJoin(outs []exporter.Output, dst exporter.Destination) error {
+	if len(outs) == 1 && outs[0].Loads() && dst.Store == imagestore.Classic {
+		return fmt.Errorf("the classic image store of the docker engine at %s cannot hold a multi-platform image; turn on its containerd image store, or use --push", dst.Engine.Host)
+	}
+	if len(outs) == 0 || slices.ContainsFunc(outs, func(o exporter.Output) bool { return !o.Pushes() }) {
+		return errors.New("results of several nodes can only be joined in a registry (--push) or in a containerd image store (--load into an engine with the containerd store, or type=containerd); or create the nodes so that one takes every platform")
+	}
+	return nil
+}
+
+// outputNames are the names the outputs give the image.
+func outputNames(outs []exporter.Output) []string {
+	var names []string
+	for _, o := range outs {
+		if n := o.Attrs["name"]; n != "" {
+			names = append(names, strings.Split(n, ",")...)
+		}
+	}
+	return names
+}
+
+// parseTags keeps the joined index's tags and returns their repositories,
+// which the shares push to by digest.
+func (jp *jobPlan) parseTags(names []string) ([]string, error) {
+	var repos []string
+	for _, n := range names {
+		tag, err := imagetools.ParseTag(strings.TrimSpace(n))
+		if err != nil {
+			return nil, err
+		}
+		jp.tags = append(jp.tags, tag)
+		if r := reference.TrimNamed(tag).String(); !slices.Contains(repos, r) {
+			repos = append(repos, r)
+		}
+	}
+	return repos, nil
+}
+
+// indexAnnotations picks the annotations meant for the index, nil when
+// there are none.
+func indexAnnotations(annotations map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range annotations {
+		if key, ok := strings.CutPrefix(k, "annotation-index."); ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[key] = v
+		}
+	}
+	return out
+}
+
+// shareResult is what one node built of a split job.
+type shareResult struct {
 	ref      string
 	metadata map[string]any
 	stats    Stats
 }
 
-// buildSplit builds each part on its node, all at once, then joins the
-// results into one index under the job's names. In a registry the parts
-// stay by digest only until the index names them, and in a containerd
-// store under a lease until then, so a failed part leaves no name behind.
-func buildSplit(ctx context.Context, inst *Instance, j *Job, jp *jobPlan, ctxStores map[string]*contextStore,
-	d *display, opts BuildOptions) (*Result, error) {
-	var load *exporter.JoinedLoad
-	if jp.load != nil {
-		var err error
-		if load, err = exporter.StartJoinedLoad(ctx, *jp.load, jp.dst, j.Req.Tags); err != nil {
-			return nil, fmt.Errorf("loading the images of several nodes as one needs the store's containerd on this host (or use --push): %w", err)
-		}
+// buildJoined builds each share of a job on its node, all at once, and
+// has the exporter join them into one index under the job's names: the
+// join is started before the solves and finished after all of them.
+func (rn *runner) buildJoined(ctx context.Context) (*Result, error) {
+	join, err := rn.startJoin(ctx)
+	if err != nil {
+		return nil, err
 	}
-	results := make([]partResult, len(jp.parts))
+	results := make([]*shareResult, len(rn.plan.parts))
 	g, gctx := errgroup.WithContext(ctx)
-	for i, pt := range jp.parts {
+	for i, pt := range rn.plan.parts {
 		g.Go(func() error {
-			r, err := buildPart(gctx, pt, load, ctxStores, d, opts)
+			r, err := rn.buildShare(gctx, join, i)
 			if err != nil {
 				return fmt.Errorf("node %s: %w", pt.conn.node.Name, err)
 			}
-			results[i] = *r
+			results[i] = r
 			return nil
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	if err != nil && ctx.Err() != nil {
 		err = context.Cause(ctx)
 	}
-	var idx *imagetools.Index
-	var names []string
-	if load != nil {
-		idx, names, err = joinInStore(ctx, load, jp, results, err, d)
-	} else if err == nil {
-		idx, names, err = joinInRegistry(ctx, jp, results, d, opts)
-	}
+	joined, err := join.Finish(ctx, err, rn.disp.progress())
 	if err != nil {
 		return nil, err
 	}
-	desc, err := json.Marshal(idx.Desc)
+	return rn.finalizeJoined(joined, results)
+}
+
+func (rn *runner) startJoin(ctx context.Context) (*exporter.Join, error) {
+	jp := rn.plan
+	return exporter.StartJoin(ctx, exporter.JoinOptions{
+		Shares: len(jp.parts), Load: jp.load, Destination: jp.dst, Names: rn.job.Req.Tags,
+		Tags: jp.tags, IndexAnnotations: jp.indexAnnotations, RegistryCreds: rn.opts.RegistryCreds,
+	})
+}
+
+// buildShare prepares, solves and exports the i-th share: pushed by
+// digest, or written into the joined load's store.
+func (rn *runner) buildShare(ctx context.Context, join *exporter.Join, i int) (*shareResult, error) {
+	pt := rn.plan.parts[i]
+	in, err := rn.inputs(pt)
 	if err != nil {
 		return nil, err
 	}
+	defer in.cleanup()
+	rn.disp.progress().note("building " + pt.String())
+	ex, err := join.Share(ctx, exporter.Share{
+		Index: i, Node: pt.conn.node.Name, Outputs: pt.plan.Outputs, Destination: pt.plan.Destination,
+	}, rn.prepareOptions(nil))
+	if err != nil {
+		return nil, err
+	}
+	s, err := rn.prepare(ctx, pt, in, ex)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rn.solve(ctx, s); err != nil {
+		return nil, err
+	}
+	return &shareResult{
+		ref:      fmt.Sprintf("%s/%s", pt.conn.node.Name, s.so.Ref),
+		metadata: rn.shareProvenance(ctx, s),
+		stats:    s.stats.stats(),
+	}, nil
+}
+
+// shareProvenance is a share's provenance for the metadata file, keyed by
+// platform even when the share has one, so the shares' records do not
+// overwrite each other.
+func (rn *runner) shareProvenance(ctx context.Context, s *solve) map[string]any {
+	md := map[string]any{}
+	only := map[string]string{}
+	if !rn.metadataProvenance(ctx, s, only) {
+		return md
+	}
+	ps := s.part.share.platforms
+	for k, v := range only {
+		if k == provenanceKey && len(ps) == 1 {
+			k = provenanceKey + "/" + platforms.Format(ps[0])
+		}
+		md[k] = exporter.Metadata(map[string]string{k: v}, "")[k]
+	}
+	return md
+}
+
+// finalizeJoined records the joined image with what the shares add: their
+// provenance, their counts summed.
+func (rn *runner) finalizeJoined(joined *exporter.Joined, results []*shareResult) (*Result, error) {
 	md := map[string]any{}
 	var stats Stats
 	for _, r := range results {
@@ -210,139 +288,16 @@ func buildSplit(ctx context.Context, inst *Instance, j *Job, jp *jobPlan, ctxSto
 		stats.Duration = max(stats.Duration, r.stats.Duration)
 		stats.Warnings = append(stats.Warnings, r.stats.Warnings...)
 	}
-	md[exporter.KeyDigest] = idx.Desc.Digest.String()
-	md[exporter.KeyDescriptor] = json.RawMessage(desc)
-	if len(names) > 0 {
-		md[exporter.KeyImageName] = strings.Join(names, ",")
+	jmd, err := joined.Metadata()
+	if err != nil {
+		return nil, err
 	}
-	md[exporter.KeyBuildRef] = inst.Name + "/" + results[0].ref
-	res, err := recordResult(j.Req, md)
+	maps.Copy(md, jmd)
+	md[exporter.KeyBuildRef] = rn.inst.Name + "/" + results[0].ref
+	res, err := rn.record(md)
 	if err != nil {
 		return nil, err
 	}
 	res.Stats = stats
 	return res, nil
-}
-
-// joinInRegistry pushes the index of the parts' images, which they pushed
-// by digest, under the job's tags.
-func joinInRegistry(ctx context.Context, jp *jobPlan, results []partResult, d *display, opts BuildOptions) (*imagetools.Index, []string, error) {
-	repo := reference.TrimNamed(jp.tags[0]).String()
-	inputs := make([]imagetools.Input, len(results))
-	for i, r := range results {
-		inputs[i] = imagetools.Input{Ref: repo + "@" + r.desc.Digest.String(), Source: imagetools.NewRegistry(opts.RegistryCreds)}
-	}
-	names := make([]string, len(jp.tags))
-	for i, t := range jp.tags {
-		names[i] = t.String()
-	}
-	st := d.progress().Step("joining the nodes' images into one index for " + strings.Join(names, ", "))
-	idx, err := imagetools.Assemble(ctx, inputs, imagetools.AssembleOptions{Annotations: jp.indexAnnotations})
-	if err == nil {
-		err = imagetools.Push(ctx, idx, jp.tags, opts.RegistryCreds)
-	}
-	st.Done(err)
-	if err != nil {
-		return nil, nil, fmt.Errorf("joining the nodes' images: %w", err)
-	}
-	return idx, names, nil
-}
-
-// joinInStore assembles the index of the images the parts wrote into the
-// load's containerd store, then has the load name it; with buildErr, it
-// only releases the load.
-func joinInStore(ctx context.Context, load *exporter.JoinedLoad, jp *jobPlan, results []partResult, buildErr error, d *display) (*imagetools.Index, []string, error) {
-	if buildErr != nil {
-		_ = load.Finish(ctx, ocispecs.Descriptor{}, nil, buildErr, d.progress())
-		return nil, nil, buildErr
-	}
-	inputs := make([]imagetools.Input, len(results))
-	for i, r := range results {
-		inputs[i] = imagetools.Input{Ref: "node " + jp.parts[i].conn.node.Name, Source: storeSource{root: r.desc, p: load.Provider()}}
-	}
-	idx, err := imagetools.Assemble(ctx, inputs, imagetools.AssembleOptions{Annotations: jp.indexAnnotations})
-	if err != nil {
-		_ = load.Finish(ctx, ocispecs.Descriptor{}, nil, err, d.progress())
-		return nil, nil, fmt.Errorf("joining the nodes' images: %w", err)
-	}
-	if err := load.Finish(ctx, idx.Desc, idx.Raw, nil, d.progress()); err != nil {
-		return nil, nil, err
-	}
-	return idx, load.Names(), nil
-}
-
-// storeSource shows Assemble one image a part wrote into a content store.
-type storeSource struct {
-	root ocispecs.Descriptor
-	p    content.Provider
-}
-
-func (s storeSource) Resolve(_ context.Context, ref string) (string, ocispecs.Descriptor, error) {
-	return ref, s.root, nil
-}
-
-func (s storeSource) Fetch(ctx context.Context, desc ocispecs.Descriptor) ([]byte, error) {
-	return content.ReadBlob(ctx, s.p, desc)
-}
-
-// buildPart solves one node's share of a split job: pushed by digest, or
-// written into the joined load's store.
-func buildPart(ctx context.Context, pt *partPlan, load *exporter.JoinedLoad, ctxStores map[string]*contextStore, d *display, opts BuildOptions) (*partResult, error) {
-	in, err := prepareInputs(pt.req)
-	if err != nil {
-		return nil, err
-	}
-	defer in.cleanup()
-	for name, cs := range ctxStores {
-		in.attrs["context:"+name] = "oci-layout://" + cs.id + "@" + cs.digest
-	}
-	d.progress().note("building " + pt.String())
-	ex := &exporter.Export{}
-	if load != nil {
-		ex.Entries = []bkclient.ExportEntry{load.Entry()}
-	} else if ex, err = exporter.Prepare(ctx, pt.plan.Outputs, pt.plan.Destination, exporter.PrepareOptions{Stdout: opts.Stdout, RegistryCreds: opts.RegistryCreds}); err != nil {
-		return nil, err
-	}
-	so, err := solveOpt(pt.req, pt.plan, in, ex)
-	if err != nil {
-		_ = ex.Finish(ctx, nil, err, nil)
-		return nil, err
-	}
-	addContextStores(so, ctxStores)
-	sc := newStatsCollector()
-	resp, err := solveOne(ctx, pt.conn.client, so, ex, d, sc)
-	if err != nil {
-		return nil, sbomGeneratorError(err, pt.plan)
-	}
-	desc, err := exporter.DescriptorFrom(resp.ExporterResponse)
-	if err != nil {
-		return nil, err
-	}
-	md := map[string]any{}
-	if m := opts.MetadataProvenance; m != "" && m != MetadataProvenanceDisabled {
-		partProvenance(ctx, pt, so.Ref, m, md, d)
-	}
-	return &partResult{
-		desc: desc, metadata: md, stats: sc.stats(),
-		ref: fmt.Sprintf("%s/%s", pt.conn.node.Name, so.Ref),
-	}, nil
-}
-
-// partProvenance adds a part's provenance to the metadata, keyed by
-// platform even when the part has one, so the parts' records do not
-// overwrite each other.
-func partProvenance(ctx context.Context, pt *partPlan, ref string, m MetadataProvenance, md map[string]any, d *display) {
-	st := d.progress().Step("resolving provenance for metadata file")
-	defer st.Done(nil)
-	only := map[string]string{}
-	if err := addProvenance(ctx, pt.conn.client, ref, m, &bkclient.SolveResponse{ExporterResponse: only}); err != nil {
-		st.Log("warning: the metadata file has no provenance for %s: %v", pt, err)
-		return
-	}
-	for k, v := range only {
-		if k == provenanceKey && len(pt.share.platforms) == 1 {
-			k = provenanceKey + "/" + platforms.Format(pt.share.platforms[0])
-		}
-		md[k] = exporter.Metadata(map[string]string{k: v}, "")[k]
-	}
 }

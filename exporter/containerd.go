@@ -1,7 +1,6 @@
 package exporter
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -146,24 +145,10 @@ func (l *containerdLoad) name(ctx context.Context, desc ocispecs.Descriptor, ste
 	return nil
 }
 
-// JoinedLoad loads the shares of one build that several nodes export into
-// one containerd store. Every share writes under the same lease, so none of
-// it is collected before Finish names the index that joins them.
-type JoinedLoad struct {
-	l *containerdLoad
-}
-
-// JoinsLoad reports whether out loads into a containerd store that a
-// JoinedLoad can write into: an engine load into the containerd store from
-// a node that is not the engine, or type=containerd.
-func JoinsLoad(out Output, dst Destination) bool {
-	return out.Type == TypeContainerd || out.Loads() && !dst.Native && dst.Store == imagestore.Containerd
-}
-
-// StartJoinedLoad reaches the containerd out loads into; it fails when this
-// host cannot, since an engine's load endpoint takes one archive, not
-// shares. tags name the image when out does not.
-func StartJoinedLoad(ctx context.Context, out Output, dst Destination, tags []string) (*JoinedLoad, error) {
+// startJoinedLoad reaches the containerd out loads into for a Join, with
+// a lease every share writes under, so none of it is collected before the
+// index that joins them is named. tags name the image when out does not.
+func startJoinedLoad(ctx context.Context, out Output, dst Destination, tags []string) (*containerdLoad, error) {
 	loc := dst.Containerd
 	if out.Type == TypeContainerd {
 		loc = containerdTarget(out.Attrs)
@@ -188,34 +173,17 @@ func StartJoinedLoad(ctx context.Context, out Output, dst Destination, tags []st
 		c.Close()
 		return nil, err
 	}
-	return &JoinedLoad{l: l}, nil
+	return l, nil
 }
 
-// Entry is the export entry of each share. A share of one platform keeps
-// its attestations, as the joined image would have in one solve: the OCI
-// exporter drops default (inline-only) ones from a single image unless
-// told otherwise.
-func (j *JoinedLoad) Entry() bkclient.ExportEntry {
-	return bkclient.ExportEntry{Type: TypeOCI, OutputStore: j.l.store, Attrs: map[string]string{
+// shareEntry is the export entry of each share of a joined load. A share
+// of one platform keeps its attestations, as the joined image would have
+// in one solve: the OCI exporter drops default (inline-only) ones from a
+// single image unless told otherwise.
+func (l *containerdLoad) shareEntry() bkclient.ExportEntry {
+	return bkclient.ExportEntry{Type: TypeOCI, OutputStore: l.store, Attrs: map[string]string{
 		"tar": "false", "prefer-image-digest": "true", "attestation-inline": "true",
 	}}
-}
-
-// Names are what Finish names the image (none: kept as dangling).
-func (j *JoinedLoad) Names() []string { return j.l.names }
-
-// Provider reads what the shares wrote.
-func (j *JoinedLoad) Provider() content.Provider { return j.l.store }
-
-// Finish stores the joining index (raw, described by index), unpacks and
-// names it, unless err says a share failed; the lease goes in every case.
-func (j *JoinedLoad) Finish(ctx context.Context, index ocispecs.Descriptor, raw []byte, err error, pr Progress) error {
-	return j.l.complete(ctx, err, pr, func(ctx context.Context) (ocispecs.Descriptor, error) {
-		if err := content.WriteBlob(ctx, j.l.store, "xbuild-index-"+index.Digest.String(), bytes.NewReader(raw), index); err != nil {
-			return index, fmt.Errorf("storing the joined index: %w", err)
-		}
-		return index, nil
-	})
 }
 
 func putImage(ctx context.Context, is images.Store, img images.Image) error {

@@ -120,7 +120,10 @@ func (e *Export) Finish(ctx context.Context, resp map[string]string, solveErr er
 	return first
 }
 
-// Prepare turns outputs into BuildKit export entries for a node.
+// Prepare turns outputs into BuildKit export entries for a node, the
+// phase before the solve; the Export's Finish is the phase after it. When
+// Prepare fails, it has undone what it prepared: there is nothing to
+// finish.
 func Prepare(ctx context.Context, outs []Output, dst Destination, opts PrepareOptions) (*Export, error) {
 	if opts.Loader == nil {
 		opts.Loader = EngineLoader{}
@@ -128,42 +131,57 @@ func Prepare(ctx context.Context, outs []Output, dst Destination, opts PrepareOp
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
 	}
-	ex := &Export{}
+	p := &preparing{ex: &Export{}, dst: dst, opts: opts}
 	for _, o := range outs {
 		if o.Type == TypeCacheOnly {
 			continue
 		}
-		attrs := maps.Clone(o.Attrs)
-		if attrs["name"] == "" && len(opts.Tags) > 0 && o.HoldsIndex() {
-			attrs["name"] = strings.Join(opts.Tags, ",")
+		entry, err := p.entry(ctx, o)
+		if err != nil {
+			_ = p.ex.Finish(ctx, nil, err, nil)
+			return nil, err
 		}
-		entry := bkclient.ExportEntry{Type: o.Type, Attrs: attrs}
-		switch {
-		case o.Type == TypeImage || o.Loads():
-			if o.Type == TypeImage && attrs["name"] == "" && o.Pushes() {
-				return nil, fmt.Errorf("pushing needs an image name: add -t NAME or name= to the output")
-			}
-			if err := prepareImage(ctx, ex, &entry, o, dst, opts); err != nil {
-				return nil, err
-			}
-		case o.Type == TypeContainerd:
-			if err := prepareContainerdTarget(ctx, ex, &entry, dst); err != nil {
-				return nil, err
-			}
-		case o.Type == TypeLocal:
-			if !dst.exports(TypeLocal) {
-				return nil, unsupported(o.Type, dst)
-			}
-			entry.OutputDir = o.Dest
-		default: // tar, oci, docker to a file
-			if !dst.exports(o.Type) {
-				return nil, unsupported(o.Type, dst)
-			}
-			entry.Output = fileOutput(ex, o.Dest, opts.Stdout)
-		}
-		ex.Entries = append(ex.Entries, entry)
+		p.ex.Entries = append(p.ex.Entries, entry)
 	}
-	return ex, nil
+	return p.ex, nil
+}
+
+// preparing is one Prepare call: the exports prepared so far and what
+// they are prepared for.
+type preparing struct {
+	ex   *Export
+	dst  Destination
+	opts PrepareOptions
+}
+
+// entry is the export entry of one output.
+func (p *preparing) entry(ctx context.Context, o Output) (bkclient.ExportEntry, error) {
+	attrs := maps.Clone(o.Attrs)
+	if attrs["name"] == "" && len(p.opts.Tags) > 0 && o.HoldsIndex() {
+		attrs["name"] = strings.Join(p.opts.Tags, ",")
+	}
+	entry := bkclient.ExportEntry{Type: o.Type, Attrs: attrs}
+	var err error
+	switch {
+	case o.Type == TypeImage || o.Loads():
+		if o.Type == TypeImage && attrs["name"] == "" && o.Pushes() {
+			return entry, fmt.Errorf("pushing needs an image name: add -t NAME or name= to the output")
+		}
+		err = p.image(ctx, &entry, o)
+	case o.Type == TypeContainerd:
+		err = p.containerdTarget(ctx, &entry)
+	case o.Type == TypeLocal:
+		if !p.dst.exports(TypeLocal) {
+			return entry, unsupported(o.Type, p.dst)
+		}
+		entry.OutputDir = o.Dest
+	default: // tar, oci, docker to a file
+		if !p.dst.exports(o.Type) {
+			return entry, unsupported(o.Type, p.dst)
+		}
+		entry.Output = fileOutput(p.ex, o.Dest, p.opts.Stdout)
+	}
+	return entry, err
 }
 
 func (d Destination) exports(typ string) bool {
@@ -179,8 +197,9 @@ func unsupported(typ string, dst Destination) error {
 	return fmt.Errorf("the %s exporter is not supported by the docker driver on the %s image store: turn on the containerd image store or use a remote builder", typ, dst.Store)
 }
 
-// prepareImage handles image outputs (push, name) and engine loads.
-func prepareImage(ctx context.Context, ex *Export, entry *bkclient.ExportEntry, o Output, dst Destination, opts PrepareOptions) error {
+// image handles image outputs (push, name) and engine loads.
+func (p *preparing) image(ctx context.Context, entry *bkclient.ExportEntry, o Output) error {
+	dst := p.dst
 	if dst.Native {
 		// The engine's own exporter stores the image; on the containerd
 		// store it pushes it too.
@@ -190,7 +209,7 @@ func prepareImage(ctx context.Context, ex *Export, entry *bkclient.ExportEntry, 
 			entry.Attrs["prefer-image-digest"] = "true"
 		}
 		if o.Pushes() && dst.PushThroughEngine {
-			return prepareEnginePush(ex, entry.Attrs, dst.Engine, opts.RegistryCreds)
+			return prepareEnginePush(p.ex, entry.Attrs, dst.Engine, p.opts.RegistryCreds)
 		}
 		return nil
 	}
@@ -207,19 +226,19 @@ func prepareImage(ctx context.Context, ex *Export, entry *bkclient.ExportEntry, 
 		entry.Attrs["prefer-image-digest"] = "true"
 		c, err := dialContainerd(ctx, dst.Containerd)
 		if err == nil {
-			return prepareContainerdLoad(ctx, ex, entry, c, dst.Containerd, dst.Platforms)
+			return p.containerdLoad(ctx, entry, c, dst.Containerd)
 		}
-		ex.Notes = append(ex.Notes, fmt.Sprintf("loading through the engine's image load endpoint, not incrementally: %s", err))
+		p.ex.Notes = append(p.ex.Notes, fmt.Sprintf("loading through the engine's image load endpoint, not incrementally: %s", err))
 	}
-	entry.Output = loadOutput(ctx, ex, dst.Engine, opts.Loader)
+	entry.Output = loadOutput(ctx, p.ex, dst.Engine, p.opts.Loader)
 	return nil
 }
 
-// prepareContainerdTarget loads into a containerd named by the user: there
-// is no engine to fall back to, so it must answer now.
-func prepareContainerdTarget(ctx context.Context, ex *Export, entry *bkclient.ExportEntry, dst Destination) error {
-	if !dst.exports(TypeOCI) {
-		return unsupported(TypeOCI, dst)
+// containerdTarget loads into a containerd named by the user: there is no
+// engine to fall back to, so it must answer now.
+func (p *preparing) containerdTarget(ctx context.Context, entry *bkclient.ExportEntry) error {
+	if !p.dst.exports(TypeOCI) {
+		return unsupported(TypeOCI, p.dst)
 	}
 	loc := containerdTarget(entry.Attrs)
 	for _, k := range []string{"address", "namespace", "snapshotter"} {
@@ -233,7 +252,7 @@ func prepareContainerdTarget(ctx context.Context, ex *Export, entry *bkclient.Ex
 		return fmt.Errorf("loading into containerd at %s: %w", loc.Address, err)
 	}
 	entry.Type = TypeOCI
-	return prepareContainerdLoad(ctx, ex, entry, c, loc, dst.Platforms)
+	return p.containerdLoad(ctx, entry, c, loc)
 }
 
 // errContainerdName: a plain containerd has no dangling images to keep an
@@ -245,22 +264,21 @@ func containerdTarget(attrs map[string]string) imagestore.Location {
 	return imagestore.Location{Address: attrs["address"], Namespace: attrs["namespace"], Snapshotter: attrs["snapshotter"]}
 }
 
-// prepareContainerdLoad points an OCI export at a containerd content store.
-func prepareContainerdLoad(ctx context.Context, ex *Export, entry *bkclient.ExportEntry, c *client.Client, loc imagestore.Location, ps []ocispecs.Platform) error {
+// containerdLoad points an OCI export at a containerd content store.
+func (p *preparing) containerdLoad(ctx context.Context, entry *bkclient.ExportEntry, c *client.Client, loc imagestore.Location) error {
 	names, err := normalizedNames(entry.Attrs["name"])
 	if err != nil {
 		c.Close()
 		return err
 	}
-	unpack := hostPlatform(ps)
-	l, err := startContainerdLoad(ctx, c, loc, names, unpack)
+	l, err := startContainerdLoad(ctx, c, loc, names, hostPlatform(p.dst.Platforms))
 	if err != nil {
 		c.Close()
 		return err
 	}
 	entry.Attrs["tar"] = "false"
 	entry.OutputStore = l.store
-	ex.onFinish(l.finish)
+	p.ex.onFinish(l.finish)
 	return nil
 }
 
