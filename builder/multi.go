@@ -41,7 +41,7 @@ func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOption
 	if err := checkJobGraph(jobs); err != nil {
 		return nil, err
 	}
-	conns, err := connectNodes(ctx, inst)
+	conns, err := connectNodes(ctx, inst, opts)
 	if err != nil {
 		return nil, err
 	}

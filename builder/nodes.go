@@ -22,7 +22,7 @@ type nodeConn struct {
 // connectNodes boots every node of inst and opens a client to each. A node
 // that does not answer stops the build: it might be the only one for some
 // platform, and buildx users expect the same.
-func connectNodes(ctx context.Context, inst *Instance) (_ []*nodeConn, err error) {
+func connectNodes(ctx context.Context, inst *Instance, opts BuildOptions) (_ []*nodeConn, err error) {
 	var conns []*nodeConn
 	defer func() {
 		if err != nil {
@@ -30,7 +30,7 @@ func connectNodes(ctx context.Context, inst *Instance) (_ []*nodeConn, err error
 		}
 	}()
 	for _, n := range inst.Nodes {
-		info, err := boot(ctx, inst, n)
+		info, err := bootShown(ctx, inst, n, opts)
 		if err != nil {
 			if len(inst.Nodes) > 1 {
 				return nil, fmt.Errorf("node %s: %w", n.Name, err)
