@@ -49,6 +49,10 @@ type Switches struct {
 	NoDirectLoad bool
 	// NoDefaultAttestations turns off the provenance added by default.
 	NoDefaultAttestations bool
+	// DefaultProvenance replaces the parameters of the provenance
+	// attestation added by default (buildx's mode=min,inline-only=true),
+	// as GitHub's build actions choose mode=max for public repositories.
+	DefaultProvenance string
 	// LoadContainerd, when its address is set, replaces where the engine
 	// said its containerd is (an engine whose socket path differs on this
 	// host, or a namespace of one's own).
@@ -61,6 +65,10 @@ type Result struct {
 	Metadata map[string]any
 	// ImageID is what --iidfile and -q print.
 	ImageID string
+	// Attestations are the attestations the build asked BuildKit for, by
+	// type (provenance, sbom), with their parameters: the ones the request
+	// named and the ones added by default.
+	Attestations map[string]string
 	// Stats describe the solve, for summaries.
 	Stats Stats
 }

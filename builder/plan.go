@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -94,11 +95,11 @@ func plan(req *Request, caps driver.Capabilities, sw Switches, sbomGenerator, sb
 		return nil, &RejectedError{err}
 	}
 	_, provenanceSet := req.Attests["provenance"]
-	// Default provenance follows buildx, except where it would turn a
-	// single image meant for a classic store into an index that store
-	// cannot take.
+	// Default provenance follows buildx (the action's own default when it
+	// sets one), except where it would turn a single image meant for a
+	// classic store into an index that store cannot take.
 	if caps.MultiPlatform && !provenanceSet && !sw.NoDefaultAttestations && !loadsIntoClassic {
-		p.Attests["attest:provenance"] = "mode=min,inline-only=true"
+		p.Attests["attest:provenance"] = cmp.Or(sw.DefaultProvenance, defaultProvenance)
 	}
 	return p, nil
 }
@@ -149,6 +150,10 @@ func (p *Plan) addAttests(req *Request, sbomGenerator, sbomGeneratorFrom string)
 	}
 	return nil
 }
+
+// defaultProvenance is buildx's: minimal, and only where the image itself
+// carries it.
+const defaultProvenance = "mode=min,inline-only=true"
 
 // Errors for exporters a node lacks, in the words Docker documents.
 var (

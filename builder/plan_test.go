@@ -41,6 +41,8 @@ func TestPlan(t *testing.T) {
 		{name: "docker classic attest off", req: Request{Attests: map[string]Attest{"provenance": {Off: true}}}, caps: dockerClassic},
 		{name: "docker containerd default provenance", req: Request{Platforms: two, Outputs: load}, caps: dockerContainerd, wantProv: "mode=min,inline-only=true"},
 		{name: "no default attestations", req: Request{Platforms: two, Outputs: load}, caps: dockerContainerd, sw: Switches{NoDefaultAttestations: true}},
+		{name: "the action's default provenance", req: Request{Platforms: two, Outputs: load}, caps: dockerContainerd, sw: Switches{DefaultProvenance: "mode=max"}, wantProv: "mode=max"},
+		{name: "the action's default, not on a classic load", req: Request{Platforms: one, Outputs: load}, caps: remote(imagestore.Classic), sw: Switches{DefaultProvenance: "mode=max"}},
 		{name: "provenance false", req: Request{Platforms: two, Outputs: load, Attests: map[string]Attest{"provenance": {Off: true}}}, caps: dockerContainerd},
 		{name: "provenance max", req: Request{Platforms: two, Attests: map[string]Attest{"provenance": {Params: "mode=max"}}}, caps: dockerContainerd, wantProv: "mode=max"},
 		{name: "remote classic two platforms load", req: Request{Platforms: two, Outputs: load}, caps: remote(imagestore.Classic), errHas: "classic image store of the docker engine at unix:///e.sock"},

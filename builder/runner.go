@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/plugins/content/local"
@@ -178,7 +179,10 @@ func (rn *runner) finalize(ctx context.Context, s *solve, resp *bkclient.SolveRe
 // record writes the metadata and image ID files the job's request asks for.
 func (rn *runner) record(md map[string]any) (*Result, error) {
 	req := rn.job.Req
-	res := &Result{Metadata: md, ImageID: exporter.ImageID(md)}
+	res := &Result{Metadata: md, ImageID: exporter.ImageID(md), Attestations: map[string]string{}}
+	for k, v := range rn.plan.parts[0].plan.Attests {
+		res.Attestations[strings.TrimPrefix(k, "attest:")] = v
+	}
 	if req.MetadataFile != "" {
 		if err := exporter.WriteJSON(req.MetadataFile, md); err != nil {
 			return nil, fmt.Errorf("writing metadata file: %w", err)

@@ -48,8 +48,8 @@ func runAction(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if err := defaultActionProvenance(ctx, env, s, in, builderName, jobs); err != nil {
-		return err
+	if in.get("provenance") == "" {
+		s.switches.DefaultProvenance = actionProvenance(env)
 	}
 	results, err := runJobs(ctx, env, s, builderName, jobs, progressui.PlainMode, true)
 	if err != nil {

@@ -16,8 +16,6 @@ import (
 
 	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/driver"
-	"github.com/xbuild/xbuild/exporter"
-	"github.com/xbuild/xbuild/imagestore"
 )
 
 // setupActionBuilder creates the builder the setup inputs describe, or a
@@ -187,39 +185,14 @@ func inlineBuildkitdConfig(env *Env, in actionInputs) (string, error) {
 	return p, nil
 }
 
-// defaultActionProvenance follows build-push-action: mode=max for public
-// repositories, mode=min otherwise, none when the image goes into a store
-// that cannot hold an index, and none with the no-default-attestations
-// switch, as for build and bake.
-func defaultActionProvenance(ctx context.Context, env *Env, s settings, in actionInputs, builderName string, jobs []*builder.Job) error {
-	if in.get("provenance") != "" || s.switches.NoDefaultAttestations {
-		return nil
-	}
-	r, err := env.resolver()
-	if err != nil {
-		return err
-	}
-	inst, err := r.Resolve(ctx, builderName)
-	if err != nil {
-		return err
-	}
-	caps := inst.Nodes[0].Driver.Info(ctx).Capabilities
-	mode := "mode=min"
+// actionProvenance is build-push-action's default provenance: mode=max for
+// public repositories, mode=min otherwise. The planner applies it where
+// buildx applies its own default, so a classic store still gets none.
+func actionProvenance(env *Env) string {
 	if repositoryIsPublic(env) {
-		mode = "mode=max"
+		return "mode=max"
 	}
-	for _, j := range jobs {
-		if _, set := j.Req.Attests["provenance"]; set {
-			continue
-		}
-		loads := slices.ContainsFunc(j.Req.Outputs, exporter.Output.Loads)
-		if !caps.MultiPlatform || (loads && caps.ImageStore == imagestore.Classic) {
-			j.Req.Attests["provenance"] = builder.Attest{Off: true}
-			continue
-		}
-		j.Req.Attests["provenance"] = builder.Attest{Params: mode}
-	}
-	return nil
+	return "mode=min"
 }
 
 func repositoryIsPublic(env *Env) bool {

@@ -151,10 +151,8 @@ func summaryMarkdown(jobs []*builder.Job, results map[string]*builder.Result, in
 		}
 		digest, _ := res.Metadata[exporter.KeyDigest].(string)
 		var attests []string
-		for typ, a := range j.Req.Attests {
-			if !a.Off {
-				attests = append(attests, strings.TrimSuffix(typ+" "+a.Params, " "))
-			}
+		for typ, params := range res.Attestations {
+			attests = append(attests, strings.TrimSuffix(typ+" "+params, " "))
 		}
 		sort.Strings(attests)
 		if len(attests) == 0 {

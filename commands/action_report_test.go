@@ -90,12 +90,12 @@ func TestSummaryMarkdown(t *testing.T) {
 	req := &builder.Request{
 		Platforms: []ocispecs.Platform{platforms.MustParse("linux/amd64"), platforms.MustParse("linux/arm64")},
 		Tags:      []string{"reg/app:1"},
-		Attests:   map[string]builder.Attest{"provenance": {Params: "mode=max"}, "sbom": {Off: true}},
 	}
 	jobs := []*builder.Job{{Name: "default", Req: req}, {Name: "failed", Req: &builder.Request{}}}
 	results := map[string]*builder.Result{"default": {
-		Metadata: map[string]any{"containerimage.digest": "sha256:dg"},
-		Stats:    builder.Stats{Steps: 5, CachedSteps: 2, Duration: 1500 * time.Millisecond},
+		Metadata:     map[string]any{"containerimage.digest": "sha256:dg"},
+		Attestations: map[string]string{"provenance": "mode=max"},
+		Stats:        builder.Stats{Steps: 5, CachedSteps: 2, Duration: 1500 * time.Millisecond},
 	}}
 	got := summaryMarkdown(jobs, results, map[string]string{"secrets": "tok", "context": ".", "file": ""})
 	for _, want := range []string{
