@@ -133,13 +133,14 @@ func (rn *runner) solve(ctx context.Context, s *solve) (*bkclient.SolveResponse,
 	for _, n := range s.ex.Notes {
 		rn.disp.progress().note(n)
 	}
+	if err := checkSBOMGenerator(ctx, s.part.conn.client, s.part.plan, s.so.Session); err != nil {
+		_ = rn.finishExports(ctx, s, nil, err)
+		return nil, err
+	}
 	statuses, forwarded := rn.disp.forward(s.stats)
 	resp, solveErr := s.part.conn.client.Solve(ctx, nil, *s.so, statuses)
 	<-forwarded
-	if err := rn.finishExports(ctx, s, resp, solveErr); err != nil {
-		return nil, sbomGeneratorError(err, s.part.plan)
-	}
-	return resp, nil
+	return resp, rn.finishExports(ctx, s, resp, solveErr)
 }
 
 // finishExports hands the solve's outcome to its exports. The solve's own

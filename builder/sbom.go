@@ -1,10 +1,15 @@
 package builder
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/distribution/reference"
+	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/session"
 )
 
 // buildKitSBOMGenerator is the generator BuildKit's Dockerfile frontend uses
@@ -52,13 +57,29 @@ func normalizedRef(s string) string {
 	return reference.TagNameOnly(named).String()
 }
 
-// sbomGeneratorError explains a build that failed because its SBOM
-// generator could not be resolved, which BuildKit reports only as a failed
-// image lookup.
-func sbomGeneratorError(err error, p *Plan) error {
-	if err == nil || p.SBOMGenerator == "" || !strings.Contains(err.Error(), p.SBOMGenerator) {
-		return err
+// checkSBOMGenerator resolves the build's SBOM generator on its node before
+// the solve. BuildKit reports a generator it cannot pull only as a failed
+// image lookup midway through the build; asked first, the failure is known
+// to be the generator's, without reading it out of the error's text.
+func checkSBOMGenerator(ctx context.Context, c *bkclient.Client, p *Plan, attachables []session.Attachable) error {
+	if p.SBOMGenerator == "" {
+		return nil
 	}
+	_, err := c.Build(ctx, bkclient.SolveOpt{Session: attachables}, "", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
+		_, _, _, err := gw.ResolveImageConfig(ctx, p.SBOMGenerator, sourceresolver.Opt{
+			LogName: "[internal] load metadata for SBOM generator " + p.SBOMGenerator,
+		})
+		return nil, err
+	}, nil)
+	if err != nil && ctx.Err() == nil {
+		return sbomGeneratorError(err, p)
+	}
+	return err
+}
+
+// sbomGeneratorError explains a build that could not use its SBOM
+// generator: which one, where the choice came from, how to choose another.
+func sbomGeneratorError(err error, p *Plan) error {
 	return fmt.Errorf("SBOM generator %s (from %s) could not be used: %w; name a reachable one with --sbom=generator=REF, XBUILD_SBOM_GENERATOR or `xbuild create --sbom-generator`, or build without --sbom",
 		p.SBOMGenerator, p.SBOMGeneratorFrom, err)
 }
