@@ -26,9 +26,9 @@ test: build
 	cd hack/sbom-generator && $(GO) vet ./scan && $(GO) test -count=1 ./scan
 	eval "$$(hack/env print)" && XBUILD_BIN=$(BIN) $(GO) test -count=1 -timeout 35m ./...
 
-# Tests that need no daemon; the drivers' conformance suites and tests/ need the env.
+# Tests that need no daemon; the conformance suites (drivers, imagetools) and tests/ need the env.
 unit:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /tests -e /driver/)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /tests -e /driver/ -e /imagetoolstest)
 
 integration: build
 	eval "$$(hack/env print)" && XBUILD_BIN=$(BIN) $(GO) test -count=1 -timeout 35m ./tests/...

@@ -395,7 +395,7 @@ func (memBlob) Close() error { return nil }
 
 // openBlob implements blobOpener; the fetcher's reader seeks.
 func (r *Registry) openBlob(ctx context.Context, desc ocispecs.Descriptor) (io.ReadCloser, error) {
-	f, err := r.resolver.Fetcher(ctx, r.ref)
+	f, err := r.fetcher(ctx, desc)
 	if err != nil {
 		return nil, err
 	}

@@ -4,30 +4,64 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Source finds images and reads their blobs.
+// Source reads images as they are stored: Registry from a registry,
+// through containerd's resolver, Local from a containerd image store. The
+// suite in imagetoolstest holds every implementation to this contract.
+//
+// Resolve comes first, and Fetch reads the blobs of an image the Source
+// resolved. A Registry reads from the repository it resolved last, so
+// images of several repositories need a Registry each; a Local reads its
+// whole content store.
+//
+// A Source is safe for concurrent use: Fetch calls may run at once, with
+// each other and with a Resolve (of the same repository, for a Registry).
+// Neither method changes anything in the backend.
+//
+// Errors carry the classes of github.com/containerd/errdefs, to be told
+// apart with its Is functions, never by their text:
+//   - an image or a blob the backend does not hold is NotFound;
+//   - a ref that is not an image name is InvalidArgument, found before
+//     the backend is asked;
+//   - a blob that does not match its descriptor's size and digest is
+//     DataLoss, and its bytes are not returned.
+//
+// Both methods honour ctx: once it is cancelled they return promptly, with
+// an error that wraps the context's (errdefs.IsCanceled or
+// errdefs.IsDeadlineExceeded holds).
 type Source interface {
-	// Resolve returns the full name and the root descriptor of ref.
+	// Resolve finds the image ref names (by tag or by digest; with
+	// neither, the tag latest) and returns its full name, as
+	// reference.ParseNormalizedNamed spells it, and the descriptor of its
+	// root: an index or a manifest.
 	Resolve(ctx context.Context, ref string) (string, ocispecs.Descriptor, error)
-	// Fetch reads one blob whole.
+	// Fetch reads the blob desc describes, whole, and checks it against
+	// desc's size and digest.
 	Fetch(ctx context.Context, desc ocispecs.Descriptor) ([]byte, error)
 }
 
 // Registry reads from registries; loopback registries are spoken to over
-// plain HTTP, as the Docker Engine does.
+// plain HTTP, as the Docker Engine does. Fetch reads from the repository
+// of the last Resolve; before any, it fails with FailedPrecondition.
 type Registry struct {
 	resolver remotes.Resolver
-	ref      string
+
+	mu  sync.Mutex
+	ref string // resolved last: the repository Fetch reads from
 }
+
+var _ Source = (*Registry)(nil)
 
 // NewRegistry returns a registry source using creds for authentication
 // (nil for anonymous).
@@ -48,13 +82,26 @@ func (r *Registry) Resolve(ctx context.Context, ref string) (string, ocispecs.De
 	if err != nil {
 		return "", ocispecs.Descriptor{}, fmt.Errorf("resolving %s: %w", name, err)
 	}
+	r.mu.Lock()
 	r.ref = n
+	r.mu.Unlock()
 	return n, desc, nil
+}
+
+// fetcher reads from the repository resolved last.
+func (r *Registry) fetcher(ctx context.Context, desc ocispecs.Descriptor) (remotes.Fetcher, error) {
+	r.mu.Lock()
+	ref := r.ref
+	r.mu.Unlock()
+	if ref == "" {
+		return nil, fmt.Errorf("fetching %s: no image resolved yet, so no repository to read from: %w", desc.Digest, cerrdefs.ErrFailedPrecondition)
+	}
+	return r.resolver.Fetcher(ctx, ref)
 }
 
 // Fetch implements Source.
 func (r *Registry) Fetch(ctx context.Context, desc ocispecs.Descriptor) ([]byte, error) {
-	f, err := r.resolver.Fetcher(ctx, r.ref)
+	f, err := r.fetcher(ctx, desc)
 	if err != nil {
 		return nil, err
 	}
@@ -67,11 +114,14 @@ func (r *Registry) Fetch(ctx context.Context, desc ocispecs.Descriptor) ([]byte,
 }
 
 // Local reads from a containerd image store (an engine's, or a plain
-// containerd).
+// containerd). It finds images by the name they are stored under, so a ref
+// by digest resolves only when an image is stored under exactly that name.
 type Local struct {
 	c  *client.Client
 	ns string
 }
+
+var _ Source = (*Local)(nil)
 
 // NewLocal opens a containerd image store.
 func NewLocal(address, namespace string) (*Local, error) {
@@ -104,28 +154,40 @@ func (l *Local) Fetch(ctx context.Context, desc ocispecs.Descriptor) ([]byte, er
 	if err != nil {
 		return nil, fmt.Errorf("reading %s from the local store: %w", desc.Digest, err)
 	}
-	return data, verify(data, desc)
+	if err := verify(data, desc); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 func normalize(ref string) (string, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return "", fmt.Errorf("invalid image name %q: %w", ref, err)
+		return "", fmt.Errorf("invalid image name %q: %w: %w", ref, err, cerrdefs.ErrInvalidArgument)
 	}
 	return reference.TagNameOnly(named).String(), nil
 }
 
 func readVerified(r io.Reader, desc ocispecs.Descriptor) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, desc.Size+1))
+	if cerrdefs.IsFailedPrecondition(err) {
+		// containerd's fetcher refuses to read past the descriptor's size:
+		// the blob is longer than its descriptor says
+		return nil, fmt.Errorf("blob %s is corrupt: it holds more than its descriptor's %d bytes (%v): %w",
+			desc.Digest, desc.Size, err, cerrdefs.ErrDataLoss)
+	}
 	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", desc.Digest, err)
+	}
+	if err := verify(data, desc); err != nil {
 		return nil, err
 	}
-	return data, verify(data, desc)
+	return data, nil
 }
 
 func verify(data []byte, desc ocispecs.Descriptor) error {
 	if int64(len(data)) != desc.Size || desc.Digest.Algorithm().FromBytes(data) != desc.Digest {
-		return fmt.Errorf("blob %s is corrupt: its content does not match its digest", desc.Digest)
+		return fmt.Errorf("blob %s is corrupt: its content does not match its descriptor: %w", desc.Digest, cerrdefs.ErrDataLoss)
 	}
 	return nil
 }

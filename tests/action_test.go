@@ -74,11 +74,11 @@ func (r *runner) step(script string, inputs map[string]string, extraEnv ...strin
 
 // post runs the cleanup with the state the main step saved.
 func (r *runner) post() result {
-	var env []string
+	var state []string
 	for k, v := range r.file(r.state) {
-		env = append(env, "STATE_"+k+"="+v)
+		state = append(state, "STATE_"+k+"="+v)
 	}
-	return r.step("post.js", nil, env...)
+	return r.step("post.js", nil, state...)
 }
 
 // file reads a runner file of name=value lines and name<<DELIM heredocs.
@@ -127,8 +127,8 @@ func TestActionBuild(t *testing.T) {
 		"load":       "true",
 		"secrets":    "id=tok,env=ACTION_SECRET",
 		"driver":     "remote",
-		"endpoint":   os.Getenv("XBUILD_TEST_BUILDKIT"),
-	}, "DOCKER_HOST="+os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"), "ACTION_SECRET=never-shown-4711")
+		"endpoint":   env.BuildKit,
+	}, "DOCKER_HOST="+env.DockerContainerd, "ACTION_SECRET=never-shown-4711")
 	if res.Code != 0 {
 		t.Fatalf("the step failed:\n%s", res)
 	}
@@ -140,7 +140,7 @@ func TestActionBuild(t *testing.T) {
 	if err := json.Unmarshal([]byte(out["metadata"]), &md); err != nil || md["containerimage.digest"] != out["digest"] {
 		t.Errorf("output metadata = %q (%v)", out["metadata"], err)
 	}
-	kinds := manifestKinds(t, engine(t, os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")), tag)
+	kinds := manifestKinds(t, engine(t, env.DockerContainerd), tag)
 	if len(kinds["image"]) != 2 || len(kinds["attestation"]) != 2 {
 		t.Errorf("loaded manifests = %v", kinds)
 	}
@@ -185,9 +185,9 @@ func TestActionBake(t *testing.T) {
 	res := r.step("main.js", map[string]string{
 		"source":      dir,
 		"targets":     "docs,tools",
-		"set":         "*.args.BASE=" + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\ntools.output=type=cacheonly",
+		"set":         "*.args.BASE=" + env.BaseImage + "\ntools.output=type=cacheonly",
 		"xbuild-path": xbuildBin,
-	}, "DOCKER_HOST="+os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"), "BASE=unused")
+	}, "DOCKER_HOST="+env.DockerContainerd, "BASE=unused")
 	if res.Code != 0 {
 		t.Fatalf("the bake step failed:\n%s", res)
 	}
@@ -234,7 +234,7 @@ func TestActionBadInput(t *testing.T) {
 			t.Parallel()
 			r := newRunner(t, true)
 			tt.inputs["xbuild-path"] = xbuildBin
-			res := r.step("main.js", tt.inputs, "DOCKER_HOST="+os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"))
+			res := r.step("main.js", tt.inputs, "DOCKER_HOST="+env.DockerContainerd)
 			if res.Code != 1 || !strings.Contains(res.Stderr, tt.want) {
 				t.Errorf("exit %d, want 1 and %q:\n%s", res.Code, tt.want, res)
 			}
@@ -251,8 +251,8 @@ func TestActionBadInput(t *testing.T) {
 func TestActionAppendNodes(t *testing.T) {
 	t.Parallel()
 	r := newRunner(t, true)
-	bk := os.Getenv("XBUILD_TEST_BUILDKIT")
-	tag := fmt.Sprintf("%s/xbuild-test/action-append:%d", os.Getenv("XBUILD_TEST_REGISTRY"), time.Now().UnixNano())
+	bk := env.BuildKit
+	tag := fmt.Sprintf("%s/xbuild-test/action-append:%d", env.Registry, time.Now().UnixNano())
 	res := r.step("main.js", map[string]string{
 		"context":     helloContext(t),
 		"platforms":   "linux/amd64,linux/arm64",
@@ -306,9 +306,9 @@ func TestActionClassicStoreGetsOwnBuilder(t *testing.T) {
 		"platforms":               "linux/amd64,linux/arm64",
 		"build-args":              baseArg(),
 		"outputs":                 "type=oci,dest=" + dest,
-		"buildkitd-config-inline": "[registry.\"" + os.Getenv("XBUILD_TEST_REGISTRY") + "\"]\n  http = true\n[worker.containerd]\n  enabled = false",
+		"buildkitd-config-inline": "[registry.\"" + env.Registry + "\"]\n  http = true\n[worker.containerd]\n  enabled = false",
 		"xbuild-path":             xbuildBin,
-	}, "DOCKER_HOST="+os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"),
+	}, "DOCKER_HOST="+env.DockerClassic,
 		"PATH="+filepath.Join(repoRoot, "hack", "tools", "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
 	if res.Code != 0 {
 		t.Fatalf("the step failed:\n%s", res)
@@ -358,7 +358,7 @@ func TestActionInstallsRelease(t *testing.T) {
 	r := newRunner(t, false)
 	res := r.step("main.js", map[string]string{
 		"version": "v1.2.3", "context": helloContext(t), "build-args": baseArg(),
-		"driver": "remote", "endpoint": os.Getenv("XBUILD_TEST_BUILDKIT"),
+		"driver": "remote", "endpoint": env.BuildKit,
 	}, runnerEnv...)
 	if res.Code != 0 || !strings.Contains(res.Stdout, "installed xbuild v1.2.3 ("+asset) {
 		t.Fatalf("installing a release:\n%s", res)
@@ -413,7 +413,7 @@ func TestActionUnderAct(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ref := fmt.Sprintf("%s/xbuild-test/act:%d", os.Getenv("XBUILD_TEST_REGISTRY"), time.Now().UnixNano())
+	ref := fmt.Sprintf("%s/xbuild-test/act:%d", env.Registry, time.Now().UnixNano())
 	workflow := fmt.Sprintf(`name: example
 on: push
 jobs:
@@ -434,7 +434,7 @@ jobs:
           endpoint: %s
           xbuild-path: %s
       - run: echo "step digest=${{ steps.build.outputs.digest }}"
-`, helloContext(t), baseArg(), ref, os.Getenv("XBUILD_TEST_BUILDKIT"), xbuildBin)
+`, helloContext(t), baseArg(), ref, env.BuildKit, xbuildBin)
 	if err := os.MkdirAll(filepath.Join(repo, ".github", "workflows"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func TestProjectWorkflowUnderAct(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the repository's commit: %v", err)
 	}
-	classic := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")
+	classic := env.DockerClassic
 	tag := "hello:" + strings.TrimSpace(string(sha))
 	t.Cleanup(func() {
 		_, _ = engine(t, classic).ImageRemove(context.Background(), tag, dockerRemoveForce)
@@ -491,7 +491,7 @@ func TestProjectWorkflowUnderAct(t *testing.T) {
 	})
 	out := runAct(t, repoRoot, t.TempDir(), ".github/workflows/ci.yml", "-j", "example",
 		"--local-repository", "actions/setup-go@v5="+setupGo,
-		"--var", "BASE_IMAGE="+os.Getenv("XBUILD_TEST_BASE_IMAGE"), "--env", "DOCKER_HOST="+classic)
+		"--var", "BASE_IMAGE="+env.BaseImage, "--env", "DOCKER_HOST="+classic)
 	if strings.Contains(out, "setup-go stand-in") {
 		t.Errorf("setup-go ran under act:\n%s", out)
 	}
@@ -517,7 +517,7 @@ func runAct(t *testing.T, repo, home, workflow string, args ...string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Getenv("XBUILD_TEST_ACT"),
+	cmd := exec.CommandContext(ctx, env.Act,
 		append([]string{"push", "-W", workflow, "-P", "ubuntu-latest=-self-hosted", "-P", "ubuntu-24.04=-self-hosted"}, args...)...)
 	cmd.Dir = repo
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),

@@ -18,14 +18,14 @@ import (
 // metadata file carries the provenance.
 func TestSBOMAndProvenance(t *testing.T) {
 	t.Parallel()
-	gen := os.Getenv("XBUILD_TEST_SBOM_GENERATOR")
-	ctd := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	gen := env.SBOMGenerator
+	ctd := env.DockerContainerd
 	cfg := t.TempDir()
-	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", "--use", "--sbom-generator", gen, os.Getenv("XBUILD_TEST_BUILDKIT")})
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", "--use", "--sbom-generator", gen, env.BuildKit})
 	if r := mustXB(t, cfg, []string{"inspect"}); !strings.Contains(r.Stdout, "SBOM generator: "+gen) {
 		t.Errorf("inspect does not name the builder's SBOM generator:\n%s", r.Stdout)
 	}
-	ref := fmt.Sprintf("%s/xbuild-test/sbom:%d", os.Getenv("XBUILD_TEST_REGISTRY"), time.Now().UnixNano())
+	ref := fmt.Sprintf("%s/xbuild-test/sbom:%d", env.Registry, time.Now().UnixNano())
 	md := filepath.Join(t.TempDir(), "metadata.json")
 	r := mustXB(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "--sbom=true", "--provenance=mode=max",
 		"--push", "--load", "-t", ref, "--metadata-file", md,
@@ -114,18 +114,18 @@ func TestSBOMAndProvenance(t *testing.T) {
 func TestSBOMScanSwitches(t *testing.T) {
 	t.Parallel()
 	cfg := remoteBuilder(t)
-	reg := os.Getenv("XBUILD_TEST_REGISTRY")
+	reg := env.Registry
 	dir := writeContext(t, map[string]string{"Dockerfile": fmt.Sprintf(`ARG BUILDKIT_SBOM_SCAN_CONTEXT=false
 FROM %s AS build
 ARG BUILDKIT_SBOM_SCAN_STAGE=true
 RUN echo hi > /hi
 FROM %s
 COPY --from=build /hi /hi
-`, os.Getenv("XBUILD_TEST_BASE_IMAGE"), os.Getenv("XBUILD_TEST_BASE_IMAGE"))})
+`, env.BaseImage, env.BaseImage)})
 	count := func(args ...string) int {
 		ref := fmt.Sprintf("%s/xbuild-test/scan:%d", reg, time.Now().UnixNano())
 		mustXB(t, cfg, append([]string{"build", "--sbom=true", "--provenance=false", "--push", "-t", ref, dir}, args...),
-			withEnv("XBUILD_SBOM_GENERATOR="+os.Getenv("XBUILD_TEST_SBOM_GENERATOR")))
+			withEnv("XBUILD_SBOM_GENERATOR="+env.SBOMGenerator))
 		var idx struct {
 			Manifests []struct {
 				Digest      string
@@ -175,7 +175,7 @@ COPY --from=build /hi /hi
 func TestSBOMGeneratorErrors(t *testing.T) {
 	t.Parallel()
 	cfg := remoteBuilder(t)
-	reg := os.Getenv("XBUILD_TEST_REGISTRY")
+	reg := env.Registry
 	ref := fmt.Sprintf("%s/xbuild-test/sbom-err:%d", reg, time.Now().UnixNano())
 	build := func(extra []string, opts ...runOpt) result {
 		args := append([]string{"build", "--push", "-t", ref, "--build-arg", baseArg()}, extra...)
@@ -207,7 +207,7 @@ func TestSBOMGeneratorErrors(t *testing.T) {
 	broken := fmt.Sprintf("%s/xbuild-test/broken-generator:%d", reg, time.Now().UnixNano())
 	gdir := writeContext(t, map[string]string{"Dockerfile": fmt.Sprintf(`FROM %s
 ENTRYPOINT ["/bin/sh", "-c", "echo generator-broke-on-purpose >&2; exit 3"]
-`, os.Getenv("XBUILD_TEST_BASE_IMAGE"))})
+`, env.BaseImage)})
 	mustXB(t, cfg, []string{"build", "--provenance=false", "--push", "-t", broken, gdir})
 	r = build([]string{"--sbom=generator=" + broken})
 	if r.Code == 0 || !strings.Contains(r.Stderr, "generator-broke-on-purpose") || !strings.Contains(r.Stderr, "exit code: 3") {
@@ -266,7 +266,7 @@ func TestMetadataProvenanceModes(t *testing.T) {
   context = %q
   args = { BASE = %q }
 }
-`, dir, os.Getenv("XBUILD_TEST_BASE_IMAGE"))})
+`, dir, env.BaseImage)})
 	md := filepath.Join(t.TempDir(), "bake.json")
 	mustXB(t, cfg, []string{"bake", "--metadata-file", md, "one"}, withDir(bakeDir))
 	var bm map[string]map[string]json.RawMessage

@@ -206,12 +206,12 @@ target "docs" {
 
 func TestBakeGroupIntoContainerdStore(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	dir := writeBakeGroup(t)
 	tag := strings.TrimPrefix(uniqueTag(t, "bake-app"), "xbuild-test/bake-app:")
 	uniqueTag(t, "bake-tools") // cleanup only
 	md := filepath.Join(t.TempDir(), "md.json")
-	mustXB(t, t.TempDir(), []string{"bake", "--load", "--metadata-file", md, "--var", "BASE=" + os.Getenv("XBUILD_TEST_BASE_IMAGE"), "--var", "TAG=" + tag},
+	mustXB(t, t.TempDir(), []string{"bake", "--load", "--metadata-file", md, "--var", "BASE=" + env.BaseImage, "--var", "TAG=" + tag},
 		withDir(dir), withDockerHost(host))
 	api := engine(t, host)
 	app := "xbuild-test/bake-app:" + tag
@@ -243,8 +243,8 @@ func TestBakeGroupIntoContainerdStore(t *testing.T) {
 func TestBakeGroupOnClassicStoreIsRefused(t *testing.T) {
 	t.Parallel()
 	dir := writeBakeGroup(t)
-	r := xb(t, t.TempDir(), []string{"bake", "--load", "--var", "BASE=" + os.Getenv("XBUILD_TEST_BASE_IMAGE")},
-		withDir(dir), withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")))
+	r := xb(t, t.TempDir(), []string{"bake", "--load", "--var", "BASE=" + env.BaseImage},
+		withDir(dir), withDockerHost(env.DockerClassic))
 	if r.Code != 1 || r.Stderr != documentedError {
 		t.Errorf("bake on the classic store: exit %d, stderr\n%q\nwant\n%q", r.Code, r.Stderr, documentedError)
 	}
@@ -258,7 +258,7 @@ func TestBakeFailureNamesTarget(t *testing.T) {
 	t.Parallel()
 	cfg := remoteBuilder(t)
 	dir := t.TempDir()
-	base := os.Getenv("XBUILD_TEST_BASE_IMAGE")
+	base := env.BaseImage
 	hcl := `group "default" { targets = ["good", "bad"] }
 target "good" { dockerfile-inline = "FROM ` + base + `\nRUN sleep 30\n" }
 target "bad" { dockerfile-inline = "FROM ` + base + `\nRUN exit 7\n" }

@@ -31,7 +31,7 @@ func TestMultiPlatformOnClassicStoreIsRefused(t *testing.T) {
 	cfg := t.TempDir()
 	for _, ctxDir := range []string{helloContext(t), filepath.Join(t.TempDir(), "missing")} {
 		r := xb(t, cfg, []string{"build", "--platform=linux/amd64,linux/arm64", ctxDir},
-			withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")))
+			withDockerHost(env.DockerClassic))
 		if r.Code != 1 {
 			t.Fatalf("exit code = %d, want 1\n%s", r.Code, r)
 		}
@@ -46,7 +46,7 @@ func TestMultiPlatformOnClassicStoreIsRefused(t *testing.T) {
 
 func TestSinglePlatformLoadIntoClassicStore(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")
+	host := env.DockerClassic
 	tag := uniqueTag(t, "classic")
 	iid := filepath.Join(t.TempDir(), "iid")
 	mustXB(t, t.TempDir(), []string{"build", "--platform=linux/amd64", "--load", "-t", tag,
@@ -70,14 +70,14 @@ func TestSinglePlatformLoadIntoClassicStore(t *testing.T) {
 // driver (OCI archive through the engine's load endpoint).
 func TestMultiPlatformLoadIntoContainerdStore(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	for _, tc := range []struct {
 		name, driver, env, progress string
 	}{
 		{name: "docker", driver: "docker"},
 		{name: "remote direct", driver: "remote", progress: "blobs already present"},
 		{name: "remote engine api", driver: "remote", env: "XBUILD_DIRECT_LOAD=0", progress: "loading through the engine's image load endpoint, not incrementally"},
-		{name: "remote configured containerd", driver: "remote", env: "XBUILD_LOAD_CONTAINERD=containerd://" + strings.TrimPrefix(os.Getenv("XBUILD_TEST_CONTAINERD_CONTAINERD"), "unix://") + "?namespace=moby", progress: "blobs already present"},
+		{name: "remote configured containerd", driver: "remote", env: "XBUILD_LOAD_CONTAINERD=containerd://" + strings.TrimPrefix(env.ContainerdOfEngine, "unix://") + "?namespace=moby", progress: "blobs already present"},
 		{name: "remote configured socket missing", driver: "remote", env: "XBUILD_LOAD_CONTAINERD=containerd:///no/such.sock", progress: "the containerd socket /no/such.sock is not on this host"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,7 +85,7 @@ func TestMultiPlatformLoadIntoContainerdStore(t *testing.T) {
 			cfg := t.TempDir()
 			args := []string{"build", "--platform=linux/amd64,linux/arm64", "--load"}
 			if tc.driver == "remote" {
-				mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+				mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", env.BuildKit})
 				args = append(args, "--builder", "r")
 			}
 			tag := uniqueTag(t, "multi")
@@ -115,7 +115,7 @@ func TestMultiPlatformLoadIntoContainerdStore(t *testing.T) {
 
 func TestProvenanceOff(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	api := engine(t, host)
 	for name, opt := range map[string]struct {
 		flags []string
@@ -142,9 +142,9 @@ func TestProvenanceOff(t *testing.T) {
 // naming the store and the ways out, and loads nothing.
 func TestRemoteMultiPlatformLoadIntoClassicStore(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")
+	host := env.DockerClassic
 	cfg := t.TempDir()
-	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", env.BuildKit})
 	tag := uniqueTag(t, "remote-classic")
 	r := xb(t, cfg, []string{"build", "--builder", "r", "--platform=linux/amd64,linux/arm64", "--load", "-t", tag,
 		"--build-arg", baseArg(), helloContext(t)}, withDockerHost(host))

@@ -3,7 +3,6 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +12,10 @@ import (
 // use --global: buildx's builder command lines, run unchanged.
 func TestBuilderCommandOptions(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	h := onEngine(host)
 	cfg := t.TempDir()
-	bk := os.Getenv("XBUILD_TEST_BUILDKIT")
+	bk := env.BuildKit
 	mustXB(t, cfg, []string{"create", "--name", "ra", "--driver", "remote", bk}, h)
 	mustXB(t, cfg, []string{"create", "--name", "rb", "--driver", "remote", bk}, h)
 	mustXB(t, cfg, []string{"use", "--global", "ra"}, h)
@@ -83,7 +82,7 @@ func TestStopAndUnknownCommands(t *testing.T) {
 	t.Parallel()
 	cfg := t.TempDir()
 	name := fmt.Sprintf("rs%d", time.Now().UnixNano())
-	mustXB(t, cfg, []string{"create", "--name", name, "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	mustXB(t, cfg, []string{"create", "--name", name, "--driver", "remote", env.BuildKit})
 	mustXB(t, cfg, []string{"stop", name})
 	if r := mustXB(t, cfg, []string{"ls"}); !strings.Contains(r.Stdout, "running") {
 		t.Errorf("stop of a remote builder changed its state:\n%s", r.Stdout)

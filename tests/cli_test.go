@@ -16,7 +16,7 @@ import (
 // Bad input gets one clear line on stderr, exit 1, and leaves no state.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	classic := withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"))
+	classic := withDockerHost(env.DockerClassic)
 	tests := []struct {
 		name string
 		args []string
@@ -57,8 +57,8 @@ func TestBadInput(t *testing.T) {
 func TestBuilderCommands(t *testing.T) {
 	t.Parallel()
 	cfg := t.TempDir()
-	host := withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"))
-	mustXB(t, cfg, []string{"create", "--name", "rb", "--driver", "remote", "--use", os.Getenv("XBUILD_TEST_BUILDKIT")}, host)
+	host := withDockerHost(env.DockerContainerd)
+	mustXB(t, cfg, []string{"create", "--name", "rb", "--driver", "remote", "--use", env.BuildKit}, host)
 	r := mustXB(t, cfg, []string{"ls"}, host)
 	for _, want := range []string{"rb*", "remote", "running", "v0.34.2", "containerd", "linux/arm64", "default"} {
 		if !strings.Contains(r.Stdout, want) {
@@ -71,7 +71,7 @@ func TestBuilderCommands(t *testing.T) {
 			t.Errorf("inspect lacks %q:\n%s", want, r.Stdout)
 		}
 	}
-	r = mustXB(t, cfg, []string{"inspect", "default"}, withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")))
+	r = mustXB(t, cfg, []string{"inspect", "default"}, withDockerHost(env.DockerClassic))
 	for _, want := range []string{"Driver: docker", "Image store: classic", "Multi-platform: false"} {
 		if !strings.Contains(squeeze(r.Stdout), want) {
 			t.Errorf("inspect default lacks %q:\n%s", want, r.Stdout)
@@ -106,9 +106,9 @@ func squeeze(s string) string { return strings.Join(strings.Fields(s), " ") }
 func TestInterrupt(t *testing.T) {
 	t.Parallel()
 	cfg := t.TempDir()
-	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", env.BuildKit})
 	dir := t.TempDir()
-	df := "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nRUN echo started-" + filepath.Base(dir) + " && sleep 600\n"
+	df := "FROM " + env.BaseImage + "\nRUN echo started-" + filepath.Base(dir) + " && sleep 600\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -179,8 +179,8 @@ func TestPluginMetadataAndVersion(t *testing.T) {
 func TestRemoteTLS(t *testing.T) {
 	t.Parallel()
 	cfg := t.TempDir()
-	dir := os.Getenv("XBUILD_TEST_BUILDKIT_TLS_DIR")
-	addr := os.Getenv("XBUILD_TEST_BUILDKIT_TLS")
+	dir := env.BuildKitTLSDir
+	addr := env.BuildKitTLS
 	opt := "cacert=" + filepath.Join(dir, "ca.pem") + ",cert=" + filepath.Join(dir, "client-cert.pem") + ",key=" + filepath.Join(dir, "client-key.pem")
 	mustXB(t, cfg, []string{"create", "--name", "tls", "--driver", "remote", "--driver-opt", opt, "--bootstrap", "--use", addr})
 	r := mustXB(t, cfg, []string{"inspect"})
@@ -228,7 +228,7 @@ func TestDockerCLIPlugin(t *testing.T) {
 	}
 	cmd = exec.Command(docker, "xbuild", "ls")
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(cfg, "docker"), "XBUILD_CONFIG="+cfg,
-		"DOCKER_HOST="+os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"))
+		"DOCKER_HOST="+env.DockerContainerd)
 	out, err = cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "containerd") {
 		t.Errorf("docker xbuild ls = %q, %v", out, err)
@@ -239,14 +239,14 @@ func TestDockerCLIPlugin(t *testing.T) {
 // line on stderr.
 func TestQuietAndRawJSON(t *testing.T) {
 	t.Parallel()
-	host := withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"))
+	host := withDockerHost(env.DockerContainerd)
 	tag := uniqueTag(t, "quiet")
 	r := mustXB(t, t.TempDir(), []string{"build", "-q", "-t", tag, "--build-arg", baseArg(), helloContext(t)}, host)
 	id := strings.TrimSpace(r.Stdout)
 	if !strings.HasPrefix(id, "sha256:") || strings.Contains(id, "\n") || r.Stderr != "" {
 		t.Errorf("-q: stdout %q, stderr %q; want only an image ID on stdout", r.Stdout, r.Stderr)
 	}
-	img, err := engine(t, os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")).ImageInspect(t.Context(), tag)
+	img, err := engine(t, env.DockerContainerd).ImageInspect(t.Context(), tag)
 	if err != nil || img.ID != id {
 		t.Errorf("-q printed %s, the engine has %s (%v)", id, img.ID, err)
 	}

@@ -22,7 +22,7 @@ import (
 func onEngine(host string) runOpt {
 	return func(c *exec.Cmd) {
 		withDockerHost(host)(c)
-		withEnv("XBUILD_BUILDKIT_IMAGE=" + os.Getenv("XBUILD_TEST_BUILDKIT_IMAGE"))(c)
+		withEnv("XBUILD_BUILDKIT_IMAGE=" + env.BuildKitImage)(c)
 	}
 }
 
@@ -63,10 +63,10 @@ func inspectContainer(t *testing.T, host, node string) (json.RawMessage, bool) {
 // with attestations.
 func TestContainerDriverMultiPlatformPushFromClassic(t *testing.T) {
 	t.Parallel()
-	classic := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")
+	classic := env.DockerClassic
 	cfg := t.TempDir()
 	name := containerBuilder(t, cfg, classic, "--use")
-	reg := os.Getenv("XBUILD_TEST_REGISTRY")
+	reg := env.Registry
 	repo := "xbuild-test/container-" + name
 	mustXB(t, cfg, []string{"build", "--platform=linux/amd64,linux/arm64", "--push", "-t", reg + "/" + repo + ":1",
 		"--build-arg", baseArg(), helloContext(t)}, onEngine(classic))
@@ -106,7 +106,7 @@ func TestContainerDriverMultiPlatformPushFromClassic(t *testing.T) {
 // Every driver option lands on the container, as docker inspect shows it.
 func TestContainerDriverOptions(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	cfg := t.TempDir()
 	conf := filepath.Join(t.TempDir(), "buildkitd.toml")
 	if err := os.WriteFile(conf, []byte("debug = true\n"), 0o644); err != nil {
@@ -162,7 +162,7 @@ func TestContainerDriverOptions(t *testing.T) {
 // and leave neither a builder nor a container behind.
 func TestContainerDriverBadInput(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -201,7 +201,7 @@ func TestContainerDriverBadInput(t *testing.T) {
 // restart keep its cache; rm --keep-state keeps the volume.
 func TestContainerDriverLifecycle(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	h := onEngine(host)
 	cfg := t.TempDir()
 	r := mustXB(t, cfg, []string{"create"}, h)
@@ -250,7 +250,7 @@ func TestContainerDriverLifecycle(t *testing.T) {
 // containerd; the same build again sends nothing.
 func TestContainerDriverDirectLoad(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	cfg := t.TempDir()
 	name := containerBuilder(t, cfg, host)
 	tag := uniqueTag(t, "container-load")
@@ -274,7 +274,7 @@ func TestContainerDriverDirectLoad(t *testing.T) {
 // container and eight successes.
 func TestContainerDriverConcurrentBootstrap(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	cfg := t.TempDir()
 	name := containerBuilder(t, cfg, host)
 	ctxDir := helloContext(t)
@@ -302,7 +302,7 @@ func TestContainerDriverConcurrentBootstrap(t *testing.T) {
 // naming the builder, well within 30 s, and the next build recovers.
 func TestContainerDriverKilledDuringBuild(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	cfg := t.TempDir()
 	name := containerBuilder(t, cfg, host, "--bootstrap")
 	ctxDir := helloContext(t)
@@ -312,7 +312,7 @@ func TestContainerDriverKilledDuringBuild(t *testing.T) {
 	}
 	cmd := exec.Command(xbuildBin, "build", "--builder", name, "--build-arg", baseArg(), "--progress=plain", "--no-cache", ctxDir)
 	cmd.Env = append(os.Environ(), "XBUILD_CONFIG="+cfg, "DOCKER_CONFIG="+filepath.Join(cfg, "docker"), "DOCKER_HOST="+host,
-		"XBUILD_BUILDKIT_IMAGE="+os.Getenv("XBUILD_TEST_BUILDKIT_IMAGE"))
+		"XBUILD_BUILDKIT_IMAGE="+env.BuildKitImage)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -351,14 +351,14 @@ func TestContainerDriverKilledDuringBuild(t *testing.T) {
 // builds on the node made for it.
 func TestContainerDriverNodeInMixedBuilder(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	cfg := t.TempDir()
 	name := fmt.Sprintf("xbmix%d", time.Now().UnixNano())
-	mustXB(t, cfg, []string{"create", "--name", name, "--driver", "remote", "--node", "amd", "--platform", "linux/amd64", os.Getenv("XBUILD_TEST_BUILDKIT")}, onEngine(host))
+	mustXB(t, cfg, []string{"create", "--name", name, "--driver", "remote", "--node", "amd", "--platform", "linux/amd64", env.BuildKit}, onEngine(host))
 	node := name + "arm"
 	t.Cleanup(func() { removeContainerNode(host, node) })
 	mustXB(t, cfg, []string{"create", "--append", "--name", name, "--driver", "docker-container", "--node", node, "--platform", "linux/arm64"}, onEngine(host))
-	tag := fmt.Sprintf("%s/xbuild-test/mixed:%d", os.Getenv("XBUILD_TEST_REGISTRY"), time.Now().UnixNano())
+	tag := fmt.Sprintf("%s/xbuild-test/mixed:%d", env.Registry, time.Now().UnixNano())
 	r := mustXB(t, cfg, []string{"build", "--builder", name, "--platform", "linux/amd64,linux/arm64", "--push", "-t", tag,
 		"--build-arg", baseArg(), "--progress=plain", helloContext(t)}, onEngine(host))
 	if !strings.Contains(r.Stderr, "building linux/arm64 on node "+node) || !strings.Contains(r.Stderr, "building linux/amd64 on node amd") {

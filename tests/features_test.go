@@ -37,7 +37,7 @@ func writeContext(t *testing.T, files map[string]string) string {
 func remoteBuilder(t *testing.T) string {
 	t.Helper()
 	cfg := t.TempDir()
-	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", "--use", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", "--use", env.BuildKit})
 	return cfg
 }
 
@@ -56,7 +56,7 @@ RUN --mount=type=secret,id=tok cp /run/secrets/tok /secret
 RUN grep myhost /etc/hosts | grep -q 10.9.8.7 && echo host-ok > /host
 FROM base AS other
 RUN echo wrong-target > /wrong
-`, os.Getenv("XBUILD_TEST_BASE_IMAGE"))
+`, env.BaseImage)
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": df})
 	extra := writeContext(t, map[string]string{"note.txt": "from the named context\n"})
 	secretFile := filepath.Join(t.TempDir(), "tok")
@@ -89,7 +89,7 @@ RUN echo wrong-target > /wrong
 func TestStdin(t *testing.T) {
 	t.Parallel()
 	cfg := remoteBuilder(t)
-	df := "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nRUN echo from-stdin > /stdin\n"
+	df := "FROM " + env.BaseImage + "\nRUN echo from-stdin > /stdin\n"
 	out := filepath.Join(t.TempDir(), "out")
 	mustXB(t, cfg, []string{"build", "-o", out, "-"}, withStdin(df))
 	if got, _ := os.ReadFile(filepath.Join(out, "stdin")); !strings.Contains(string(got), "from-stdin") {
@@ -104,7 +104,7 @@ func TestStdin(t *testing.T) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for name, data := range map[string]string{
-		"Dockerfile":   "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nCOPY sub/file.txt /from-tar\n",
+		"Dockerfile":   "FROM " + env.BaseImage + "\nCOPY sub/file.txt /from-tar\n",
 		"sub/file.txt": "inside the tar\n",
 	} {
 		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
@@ -123,7 +123,7 @@ func TestStdin(t *testing.T) {
 func TestPushWithLabelsAndAnnotations(t *testing.T) {
 	t.Parallel()
 	cfg := remoteBuilder(t)
-	reg := os.Getenv("XBUILD_TEST_REGISTRY")
+	reg := env.Registry
 	repo := fmt.Sprintf("xbuild-test/push-%d", os.Getpid())
 	tag := reg + "/" + repo + ":v1"
 	mustXB(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "--push", "-t", tag,
@@ -191,7 +191,7 @@ func TestSSHForwarding(t *testing.T) {
 	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	df := "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo ssh-ok > /ssh\n"
+	df := "FROM " + env.BaseImage + "\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo ssh-ok > /ssh\n"
 	out := filepath.Join(t.TempDir(), "out")
 	mustXB(t, cfg, []string{"build", "--ssh", "default=" + key, "-o", out, writeContext(t, map[string]string{"Dockerfile": df})})
 	if got, _ := os.ReadFile(filepath.Join(out, "ssh")); !strings.Contains(string(got), "ssh-ok") {

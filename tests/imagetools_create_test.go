@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +27,7 @@ type createdPlatform struct {
 func TestImagetoolsCreate(t *testing.T) {
 	t.Parallel()
 	cfg := remoteBuilder(t)
-	reg := os.Getenv("XBUILD_TEST_REGISTRY")
+	reg := env.Registry
 	n := time.Now().UnixNano()
 	var srcs []string
 	want := map[string]createdPlatform{}
@@ -90,10 +89,10 @@ func TestImagetoolsCreate(t *testing.T) {
 func TestImagetoolsCreateBadInput(t *testing.T) {
 	t.Parallel()
 	cfg := t.TempDir()
-	reg := os.Getenv("XBUILD_TEST_REGISTRY")
+	reg := env.Registry
 	n := time.Now().UnixNano()
 	tag := fmt.Sprintf("%s/xbuild-test/create-bad:%d", reg, n)
-	src := os.Getenv("XBUILD_TEST_BASE_IMAGE")
+	src := env.BaseImage
 	missing := fmt.Sprintf("%s/xbuild-test/create-missing:%d", reg, n)
 	tests := []struct {
 		name    string
@@ -129,10 +128,10 @@ func TestImagetoolsCreateBadInput(t *testing.T) {
 func TestImagetoolsCreatePlatformConflict(t *testing.T) {
 	t.Parallel()
 	cfg := remoteBuilder(t)
-	reg := os.Getenv("XBUILD_TEST_REGISTRY")
+	reg := env.Registry
 	ref := fmt.Sprintf("%s/xbuild-test/create-conflict:%d", reg, time.Now().UnixNano())
 	mustXB(t, cfg, []string{"build", "--platform", "linux/amd64", "--push", "-t", ref, "--build-arg", baseArg(), helloContext(t)})
-	base := os.Getenv("XBUILD_TEST_BASE_IMAGE")
+	base := env.BaseImage
 	r := xb(t, cfg, []string{"imagetools", "create", "--dry-run", ref, base})
 	if r.Code == 0 || r.Stdout != "" || !strings.Contains(r.Stderr, fmt.Sprintf("sources %q and %q both hold a linux/amd64 image", ref, base)) {
 		t.Errorf("create with two linux/amd64 images = %s", r)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +20,8 @@ import (
 func TestImagetoolsInspect(t *testing.T) {
 	t.Parallel()
 	cfg := remoteBuilder(t)
-	ctd := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
-	reg := os.Getenv("XBUILD_TEST_REGISTRY")
+	ctd := env.DockerContainerd
+	reg := env.Registry
 	ref := fmt.Sprintf("%s/xbuild-test/inspect:%d", reg, time.Now().UnixNano())
 	mustXB(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "--provenance", "mode=max", "--push", "--load",
 		"-t", ref, "--build-arg", baseArg(), "--build-arg", "EXTRA=inspect-me", helloContext(t)}, withDockerHost(ctd))
@@ -75,7 +74,7 @@ func TestImagetoolsInspect(t *testing.T) {
 func TestImagetoolsMissingBlob(t *testing.T) {
 	t.Parallel()
 	cfg := remoteBuilder(t)
-	ctd := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	ctd := env.DockerContainerd
 	ref := fmt.Sprintf("xbuild-test/inspect-broken:%d", time.Now().UnixNano())
 	mustXB(t, cfg, []string{"build", "--platform", "linux/amd64", "--provenance", "mode=max", "--load", "-t", ref,
 		"--build-arg", baseArg(), "--build-arg", fmt.Sprintf("NONCE=%d", time.Now().UnixNano()), helloContext(t)}, withDockerHost(ctd))
@@ -84,7 +83,7 @@ func TestImagetoolsMissingBlob(t *testing.T) {
 	})
 	r := mustXB(t, cfg, []string{"imagetools", "inspect", "--local", "--format", "{{range .Platforms}}{{.Attestations.Digest}}{{end}}", ref}, withDockerHost(ctd))
 	attDigest := strings.TrimSpace(r.Stdout)
-	sock := strings.TrimPrefix(os.Getenv("XBUILD_TEST_CONTAINERD_CONTAINERD"), "unix://")
+	sock := strings.TrimPrefix(env.ContainerdOfEngine, "unix://")
 	c, err := client.New(sock, client.WithDefaultNamespace("moby"))
 	if err != nil {
 		t.Fatal(err)

@@ -39,9 +39,9 @@ func loadCounts(t *testing.T, stderr string) (present, total, sent int) {
 // the store lacks.
 func TestIncrementalLoad(t *testing.T) {
 	t.Parallel()
-	host := withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"))
+	host := withDockerHost(env.DockerContainerd)
 	cfg := t.TempDir()
-	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", env.BuildKit})
 	ctxDir := helloContext(t)
 	tag := uniqueTag(t, "incremental")
 	build := func() result {
@@ -64,7 +64,7 @@ func TestIncrementalLoad(t *testing.T) {
 	if sent == 0 || sent > 6 || present < total-6 {
 		t.Errorf("load after a one-file change: %d of %d present, sent %d; want at most 6 sent", present, total, sent)
 	}
-	api := engine(t, os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"))
+	api := engine(t, env.DockerContainerd)
 	for plat, want := range map[string]string{"linux/arm64": "changed on aarch64", "linux/amd64": "changed on x86_64"} {
 		if got := runImage(t, api, tag, plat); !strings.Contains(got, want) {
 			t.Errorf("running %s for %s printed %q, want %q", tag, plat, got, want)
@@ -80,10 +80,10 @@ func TestIncrementalLoad(t *testing.T) {
 // engine fronts: every platform complete, named, the host's unpacked.
 func TestLoadIntoContainerd(t *testing.T) {
 	t.Parallel()
-	sock := strings.TrimPrefix(os.Getenv("XBUILD_TEST_CONTAINERD"), "unix://")
+	sock := strings.TrimPrefix(env.Containerd, "unix://")
 	ns := "xbuild-test-" + strconv.FormatInt(int64(os.Getpid()), 10)
 	cfg := t.TempDir()
-	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", env.BuildKit})
 	r := mustXB(t, cfg, []string{"build", "--builder", "r", "--platform=linux/amd64,linux/arm64",
 		"--load=containerd://" + sock + "?namespace=" + ns, "-t", "example/hello:ctd", "--build-arg", baseArg(), helloContext(t)})
 	if _, total, _ := loadCounts(t, r.Stderr); total < 10 {
@@ -141,11 +141,11 @@ func cleanNamespace(ctx context.Context, c *client.Client) {
 // its name, complete and runnable.
 func TestInterruptedLoadKeepsPreviousImage(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	cfg := t.TempDir()
-	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", env.BuildKit})
 	dir := t.TempDir()
-	df := "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nARG SEED\nRUN echo $SEED > /seed && head -c 150000000 /dev/urandom > /big\nCMD [\"cat\", \"/seed\"]\n"
+	df := "FROM " + env.BaseImage + "\nARG SEED\nRUN echo $SEED > /seed && head -c 150000000 /dev/urandom > /big\nCMD [\"cat\", \"/seed\"]\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestInterruptedLoadKeepsPreviousImage(t *testing.T) {
 func TestUntaggedDirectLoad(t *testing.T) {
 	t.Parallel()
 	cfg := remoteBuilder(t)
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	r := mustXB(t, cfg, []string{"build", "-q", "--load", "--build-arg", baseArg(), helloContext(t)}, withDockerHost(host))
 	id := strings.TrimSpace(r.Stdout)
 	api := engine(t, host)

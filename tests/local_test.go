@@ -17,12 +17,12 @@ func TestLocalDriver(t *testing.T) {
 	cfg := t.TempDir()
 	bin := filepath.Join(repoRoot, "hack", "tools", "bin")
 	conf := filepath.Join(t.TempDir(), "buildkitd.toml")
-	toml := "[registry.\"" + os.Getenv("XBUILD_TEST_REGISTRY") + "\"]\n  http = true\n  insecure = true\n[worker.containerd]\n  enabled = false\n"
+	toml := "[registry.\"" + env.Registry + "\"]\n  http = true\n  insecure = true\n[worker.containerd]\n  enabled = false\n"
 	if err := os.WriteFile(conf, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	path := withEnv("PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"))
-	host := withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"))
+	host := withDockerHost(env.DockerContainerd)
 	mustXB(t, cfg, []string{"create", "--name", "loc", "--driver", "local", "--driver-opt", "config=" + conf, "--bootstrap"}, path)
 	root := filepath.Join(cfg, "local", "loc")
 	pidData, err := os.ReadFile(filepath.Join(root, "buildkitd.pid"))
@@ -39,7 +39,7 @@ func TestLocalDriver(t *testing.T) {
 	tag := uniqueTag(t, "local")
 	mustXB(t, cfg, []string{"build", "--builder", "loc", "--platform", "linux/amd64,linux/arm64", "--load", "-t", tag,
 		"--build-arg", baseArg(), helloContext(t)}, host, path)
-	if got := runImage(t, engine(t, os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")), tag, "linux/arm64"); !strings.Contains(got, "hello from aarch64") {
+	if got := runImage(t, engine(t, env.DockerContainerd), tag, "linux/arm64"); !strings.Contains(got, "hello from aarch64") {
 		t.Errorf("running the local builder's image printed %q", got)
 	}
 	mustXB(t, cfg, []string{"rm", "loc"})

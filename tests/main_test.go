@@ -14,25 +14,14 @@ import (
 
 	dockerclient "github.com/moby/moby/client"
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/xbuild/xbuild/tests/internal/testenv"
 )
 
-// envVars are what `hack/env print` exports.
-var envVars = []string{
-	"XBUILD_TEST_DOCKER_CONTAINERD",
-	"XBUILD_TEST_DOCKER_CLASSIC",
-	"XBUILD_TEST_BUILDKIT",
-	"XBUILD_TEST_BUILDKIT_TLS",
-	"XBUILD_TEST_BUILDKIT_TLS_DIR",
-	"XBUILD_TEST_CONTAINERD",
-	"XBUILD_TEST_CONTAINERD_CONTAINERD",
-	"XBUILD_TEST_REGISTRY",
-	"XBUILD_TEST_REGISTRY_BIN",
-	"XBUILD_TEST_BASE_IMAGE",
-	"XBUILD_TEST_SBOM_GENERATOR",
-	"XBUILD_TEST_ACT",
-}
-
 var (
+	// env is the test env, loaded once by TestMain: a test never runs
+	// without its daemons.
+	env       testenv.Env
 	xbuildBin string
 	repoRoot  string
 )
@@ -42,14 +31,9 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	var missing []string
-	for _, k := range envVars {
-		if os.Getenv(k) == "" {
-			missing = append(missing, k)
-		}
-	}
-	if len(missing) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: the test env is not up (%s unset): run `hack/env up && eval \"$(hack/env print)\"`, or `make test`\n", strings.Join(missing, ", "))
+	var err error
+	if env, err = testenv.Load(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
 	}
 	_, file, _, _ := runtime.Caller(0)
@@ -152,13 +136,51 @@ func engine(t *testing.T, host string) *dockerclient.Client {
 	return c
 }
 
+// privateEngine is a throwaway engine of one test's own (`hack/env private`),
+// for tests that restart or reconfigure their engine or move everything it
+// holds: the env's two engines serve every test, and every test binary, at
+// once.
+type privateEngine struct {
+	// Host is its address, for DOCKER_HOST.
+	Host string
+	// DaemonJSON is the configuration it starts with.
+	DaemonJSON string
+	// Restart is a shell command restarting it with its DaemonJSON now.
+	Restart string
+}
+
+// newPrivateEngine starts an engine with the "classic" or the "containerd"
+// image store, stopped and deleted when t ends.
+func newPrivateEngine(t *testing.T, store string) privateEngine {
+	t.Helper()
+	tool := filepath.Join(repoRoot, "hack", "env")
+	var stderr bytes.Buffer
+	cmd := exec.Command(tool, "private", "start", store)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("hack/env private start %s: %v\n%s", store, err, stderr.String())
+	}
+	dir := strings.TrimSpace(string(out))
+	t.Cleanup(func() {
+		if out, err := exec.Command(tool, "private", "stop", dir).CombinedOutput(); err != nil {
+			t.Errorf("hack/env private stop %s: %v\n%s", dir, err, out)
+		}
+	})
+	return privateEngine{
+		Host:       "unix://" + filepath.Join(dir, "docker.sock"),
+		DaemonJSON: filepath.Join(dir, "daemon.json"),
+		Restart:    tool + " private restart " + dir,
+	}
+}
+
 // uniqueTag names an image no other test uses, and removes it afterwards
 // from every engine of the env.
 func uniqueTag(t *testing.T, name string) string {
 	t.Helper()
 	tag := fmt.Sprintf("xbuild-test/%s:%d", name, time.Now().UnixNano())
 	t.Cleanup(func() {
-		for _, h := range []string{os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD"), os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")} {
+		for _, h := range []string{env.DockerContainerd, env.DockerClassic} {
 			c, err := dockerclient.New(dockerclient.WithHost(h), dockerclient.WithAPIVersionNegotiation())
 			if err != nil {
 				continue
@@ -192,7 +214,7 @@ func helloContext(t *testing.T) string {
 	return dst
 }
 
-func baseArg() string { return "BASE=" + os.Getenv("XBUILD_TEST_BASE_IMAGE") }
+func baseArg() string { return "BASE=" + env.BaseImage }
 
 var dockerRemoveForce = dockerclient.ImageRemoveOptions{Force: true, PruneChildren: true}
 

@@ -14,15 +14,16 @@ import (
 	dockerclient "github.com/moby/moby/client"
 )
 
-// Not parallel: the migration moves (and prunes) everything the classic
-// engine holds, so nothing else may use that engine meanwhile.
+// The source is a classic engine of the test's own: the migration moves
+// (and prunes) everything its engine holds.
 func TestMigrateBetweenEngines(t *testing.T) {
-	classic, ctd := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"), os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	t.Parallel()
+	classic, ctd := newPrivateEngine(t, "classic").Host, env.DockerContainerd
 	src, dst := engine(t, classic), engine(t, ctd)
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	// Two images sharing the base layers, one with two tags, with config
 	// that must survive: CMD, ENV, USER, HEALTHCHECK.
-	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + `
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + env.BaseImage + `
 ARG V
 ENV GREETING=hello-$V
 RUN echo 'app:x:1234:1234::/tmp:/bin/sh' >> /etc/passwd && echo $V > /v
@@ -126,12 +127,13 @@ CMD ["sh", "-c", "echo $GREETING; cat /v"]
 }
 
 // A bundle with a damaged layer blob is refused by the import's checks,
-// with a clear error, and nothing is pruned. Not parallel: it exports the
-// classic engine's images.
+// with a clear error, and nothing is pruned. The source is an engine of the
+// test's own: the export takes every image it holds.
 func TestMigrateCorruptBundle(t *testing.T) {
-	classic, ctd := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"), os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	t.Parallel()
+	classic, ctd := newPrivateEngine(t, "classic").Host, env.DockerContainerd
 	tag := uniqueTag(t, "corrupt")
-	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nRUN head -c 3000000 /dev/urandom > /blob\n"})
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + env.BaseImage + "\nRUN head -c 3000000 /dev/urandom > /blob\n"})
 	mustXB(t, t.TempDir(), []string{"build", "--platform", "linux/amd64", "--load", "-t", tag, dir}, withDockerHost(classic))
 	cfg := t.TempDir()
 	bundle := filepath.Join(t.TempDir(), "bundle")
@@ -177,24 +179,15 @@ func corruptLargestEntry(t *testing.T, path string) {
 	}
 }
 
-// In place: the classic engine is switched to the containerd store and back
-// (daemon.json and a restart through hack/env), its images moving each way.
-// Not parallel: the engine restarts twice.
+// In place: a classic engine of the test's own is switched to the
+// containerd store and back (daemon.json and a restart through hack/env),
+// its images moving each way.
 func TestMigrateInPlace(t *testing.T) {
-	classic := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")
-	sock := strings.TrimPrefix(classic, "unix://")
-	daemonJSON := filepath.Join(filepath.Dir(sock), "daemon.json")
-	restart := filepath.Join(repoRoot, "hack", "env") + " restart docker-classic"
-	t.Cleanup(func() {
-		// Whatever happened, leave the engine on the classic store.
-		data, _ := os.ReadFile(daemonJSON)
-		if strings.Contains(string(data), `"containerd-snapshotter": true`) {
-			_ = os.WriteFile(daemonJSON, []byte(strings.Replace(string(data), `"containerd-snapshotter": true`, `"containerd-snapshotter": false`, 1)), 0o644)
-			_ = exec.Command("sh", "-c", restart).Run()
-		}
-	})
+	t.Parallel()
+	e := newPrivateEngine(t, "classic")
+	classic, daemonJSON, restart := e.Host, e.DaemonJSON, e.Restart
 	tag := uniqueTag(t, "inplace")
-	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nENV WHERE=moved\nCMD [\"sh\", \"-c\", \"echo $WHERE\"]\n"})
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + env.BaseImage + "\nENV WHERE=moved\nCMD [\"sh\", \"-c\", \"echo $WHERE\"]\n"})
 	mustXB(t, t.TempDir(), []string{"build", "--platform", "linux/amd64", "--load", "-t", tag, dir}, withDockerHost(classic))
 	cfg := t.TempDir()
 	for _, to := range []string{"containerd", "classic"} {
@@ -226,11 +219,13 @@ func TestMigrateInPlace(t *testing.T) {
 }
 
 // Killed in the middle of export, then of import, a rerun finishes with
-// every item there once. Not parallel: it moves the classic engine's images.
+// every item there once. The source is an engine of the test's own: the
+// export takes every image it holds.
 func TestMigrateSurvivesKill(t *testing.T) {
-	classic, ctd := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"), os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	t.Parallel()
+	classic, ctd := newPrivateEngine(t, "classic").Host, env.DockerContainerd
 	tag := uniqueTag(t, "killed")
-	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + os.Getenv("XBUILD_TEST_BASE_IMAGE") + "\nRUN head -c 200000000 /dev/urandom > /big\nCMD [\"true\"]\n"})
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + env.BaseImage + "\nRUN head -c 200000000 /dev/urandom > /big\nCMD [\"true\"]\n"})
 	mustXB(t, t.TempDir(), []string{"build", "--platform", "linux/amd64", "--load", "-t", tag, dir}, withDockerHost(classic))
 	cfg := t.TempDir()
 	bundle := filepath.Join(t.TempDir(), "bundle")
@@ -293,12 +288,12 @@ func TestMigrateRefusesWithoutSpace(t *testing.T) {
 		t.Fatalf("mounting a small tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
-	ctd := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	ctd := env.DockerContainerd
 	tag := uniqueTag(t, "nospace")
 	mustXB(t, t.TempDir(), []string{"build", "--load", "-t", tag, "--build-arg", baseArg(), helloContext(t)}, withDockerHost(ctd))
 	bundle := filepath.Join(dir, "bundle")
 	for _, extra := range [][]string{{"--dry-run"}, nil} {
-		r := xb(t, t.TempDir(), append([]string{"store", "migrate", "--from", ctd, "--to", os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"),
+		r := xb(t, t.TempDir(), append([]string{"store", "migrate", "--from", ctd, "--to", env.DockerClassic,
 			"--bundle", bundle, "--step", "export"}, extra...))
 		if r.Code != 1 || !strings.Contains(r.Stderr, "not enough free disk space for the bundle") {
 			t.Errorf("export %v onto a 64k disk: %s", extra, r)

@@ -22,7 +22,7 @@ import (
 func TestMultiNodeBuilder(t *testing.T) {
 	t.Parallel()
 	cfg := t.TempDir()
-	bk := os.Getenv("XBUILD_TEST_BUILDKIT")
+	bk := env.BuildKit
 	mustXB(t, cfg, []string{"create", "--name", "duo", "--driver", "remote", "--node", "amd", "--platform", "linux/amd64", "--use", bk})
 	mustXB(t, cfg, []string{"create", "--append", "--name", "duo", "--node", "arm", "--platform", "linux/arm64", bk})
 
@@ -33,7 +33,7 @@ func TestMultiNodeBuilder(t *testing.T) {
 		}
 	}
 
-	tag := fmt.Sprintf("%s/xbuild-test/multinode:%d", os.Getenv("XBUILD_TEST_REGISTRY"), time.Now().UnixNano())
+	tag := fmt.Sprintf("%s/xbuild-test/multinode:%d", env.Registry, time.Now().UnixNano())
 	md := filepath.Join(t.TempDir(), "md.json")
 	r := mustXB(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "--push", "-t", tag,
 		"--metadata-file", md, "--build-arg", baseArg(), helloContext(t)})
@@ -87,7 +87,7 @@ func TestMultiNodeBuilder(t *testing.T) {
   "both": {"context": %q, "platforms": ["linux/amd64", "linux/arm64"], "tags": [%q], "args": {"BASE": %q}},
   "arm": {"context": %q, "platforms": ["linux/arm64"], "tags": [%q], "args": {"BASE": %q}}},
  "group": {"default": {"targets": ["both", "arm"]}}}`,
-		helloContext(t), tag+"-bake", os.Getenv("XBUILD_TEST_BASE_IMAGE"), helloContext(t), tag+"-bake-arm", os.Getenv("XBUILD_TEST_BASE_IMAGE"))
+		helloContext(t), tag+"-bake", env.BaseImage, helloContext(t), tag+"-bake-arm", env.BaseImage)
 	r = mustXB(t, cfg, []string{"bake", "-f", "-", "--push"}, withStdin(bakeFile))
 	if !strings.Contains(r.Stderr, "joining the nodes' images into one index for "+tag+"-bake\n") || strings.Contains(r.Stderr, "index for "+tag+"-bake-arm") {
 		t.Errorf("bake: want target both joined from two nodes, target arm built on one:\n%s", r.Stderr)
@@ -98,7 +98,7 @@ func TestMultiNodeBuilder(t *testing.T) {
 
 	// --load into a containerd-store engine joins both nodes' images in
 	// its containerd: one index, both platforms run, attestations kept.
-	ctdHost := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	ctdHost := env.DockerContainerd
 	local := uniqueTag(t, "multinode")
 	loadCtx := helloContext(t)
 	r = mustXB(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "--load", "-t", local, "--build-arg", baseArg(), loadCtx},
@@ -153,7 +153,7 @@ func TestMultiNodeBuilder(t *testing.T) {
 		errHas string
 	}{
 		{[]string{"--output", "type=oci,dest=" + filepath.Join(t.TempDir(), "x.tar")}, ctdHost, "can only be joined in a registry (--push) or in a containerd image store"},
-		{[]string{"--load", "-t", "x"}, os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"), "cannot hold a multi-platform image"},
+		{[]string{"--load", "-t", "x"}, env.DockerClassic, "cannot hold a multi-platform image"},
 	} {
 		bad := xb(t, cfg, append([]string{"build", "--platform", "linux/amd64,linux/arm64", "--build-arg", baseArg(), helloContext(t)}, tc.args...), withDockerHost(tc.host))
 		if bad.Code != 1 || !strings.Contains(bad.Stderr, "builder duo builds linux/amd64 on node amd and linux/arm64 on node arm: ") ||

@@ -16,7 +16,7 @@ import (
 func TestFileOutputs(t *testing.T) {
 	t.Parallel()
 	cfg := t.TempDir()
-	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", env.BuildKit})
 	ctxDir := helloContext(t)
 	out := t.TempDir()
 	build := func(t *testing.T, platform string, outputs ...string) {
@@ -81,7 +81,7 @@ func TestFileOutputs(t *testing.T) {
 	t.Run("failed build leaves no file", func(t *testing.T) {
 		t.Parallel()
 		bad := t.TempDir()
-		if err := os.WriteFile(filepath.Join(bad, "Dockerfile"), []byte("FROM "+os.Getenv("XBUILD_TEST_BASE_IMAGE")+"\nRUN exit 3\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(bad, "Dockerfile"), []byte("FROM "+env.BaseImage+"\nRUN exit 3\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		dest := filepath.Join(out, "never", "img.tar")

@@ -18,8 +18,8 @@ import (
 // manifest in the registry and its digest in the metadata file.
 func TestPushFromClassicStore(t *testing.T) {
 	t.Parallel()
-	classic := withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"))
-	reg := os.Getenv("XBUILD_TEST_REGISTRY")
+	classic := withDockerHost(env.DockerClassic)
+	reg := env.Registry
 	repo := fmt.Sprintf("xbuild-test/classic-push-%d", time.Now().UnixNano())
 	ctxDir := helloContext(t)
 	for _, tc := range []struct {
@@ -50,8 +50,8 @@ func TestPushFromClassicStore(t *testing.T) {
 // through the same push.
 func TestPushFromClassicStoreBakeAndAction(t *testing.T) {
 	t.Parallel()
-	classic := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")
-	reg := os.Getenv("XBUILD_TEST_REGISTRY")
+	classic := env.DockerClassic
+	reg := env.Registry
 	repo := fmt.Sprintf("xbuild-test/classic-bake-%d", time.Now().UnixNano())
 	dir := helloContext(t)
 	hcl := fmt.Sprintf(`target "flag" {
@@ -63,7 +63,7 @@ target "out" {
   args = { BASE = "%[3]s" }
   output = ["type=registry"]
 }
-`, reg, repo, os.Getenv("XBUILD_TEST_BASE_IMAGE"))
+`, reg, repo, env.BaseImage)
 	if err := os.WriteFile(filepath.Join(dir, "docker-bake.hcl"), []byte(hcl), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ target "out" {
 // with the engine's reason.
 func TestPushFromClassicStoreRefused(t *testing.T) {
 	t.Parallel()
-	classic := withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"))
+	classic := withDockerHost(env.DockerClassic)
 	readOnly := readOnlyRegistry(t)
 	ctxDir := helloContext(t)
 	for _, tc := range []struct {
@@ -173,7 +173,7 @@ func readOnlyRegistry(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Getenv("XBUILD_TEST_REGISTRY_BIN"), "serve", filepath.Join(dir, "config.yml"))
+	cmd := exec.Command(env.RegistryBin, "serve", filepath.Join(dir, "config.yml"))
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting a read-only registry: %v", err)
 	}
@@ -195,13 +195,13 @@ func readOnlyRegistry(t *testing.T) string {
 // exporters) or not at all.
 func TestClassicStoreRefusesUndeliverableOutputs(t *testing.T) {
 	t.Parallel()
-	classic := withDockerHost(os.Getenv("XBUILD_TEST_DOCKER_CLASSIC"))
+	classic := withDockerHost(env.DockerClassic)
 	out := t.TempDir()
 	for _, tc := range []struct {
 		name, flag, value, want string
 	}{
 		{"cache to a folder", "--cache-to", "type=local,dest=" + filepath.Join(out, "cache"), "Cache export is not supported for the docker driver."},
-		{"cache to a registry", "--cache-to", "type=registry,ref=" + os.Getenv("XBUILD_TEST_REGISTRY") + "/xbuild-test/cache", "Cache export is not supported for the docker driver."},
+		{"cache to a registry", "--cache-to", "type=registry,ref=" + env.Registry + "/xbuild-test/cache", "Cache export is not supported for the docker driver."},
 		{"oci archive", "--output", "type=oci,dest=" + filepath.Join(out, "img.tar"), "OCI exporter is not supported for the docker driver."},
 		{"docker archive", "--output", "type=docker,dest=" + filepath.Join(out, "img.tar"), "Docker exporter is not supported for the docker driver."},
 	} {

@@ -56,7 +56,7 @@ func TestRepositoryBakeFile(t *testing.T) {
 		"--set", "binaries.platform=linux/" + runtime.GOARCH,
 		"--set", "binaries.output=type=local,dest=" + dest,
 		"--set", "binaries.args.VERSION=v0.0.0-repo-bake"},
-		withDir(repoRoot), withEnv("GOPROXY="+goProxyURL(t), "BASE_IMAGE="+os.Getenv("XBUILD_TEST_BASE_IMAGE")))
+		withDir(repoRoot), withEnv("GOPROXY="+goProxyURL(t), "BASE_IMAGE="+env.BaseImage))
 	asset := "xbuild-linux-" + runtime.GOARCH
 	out, err := exec.Command(filepath.Join(dest, asset), "version").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "v0.0.0-repo-bake") {

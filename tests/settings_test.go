@@ -128,9 +128,9 @@ func hasMetadataProvenance(t *testing.T, front, path string) bool {
 // containerd named that this host lacks back through the endpoint.
 func TestSettingsDirectLoad(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	cfg := t.TempDir()
-	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", env.BuildKit})
 	ctxDir := helloContext(t)
 	api := engine(t, host)
 	for _, tc := range []struct {
@@ -166,7 +166,7 @@ func TestSettingsDirectLoad(t *testing.T) {
 // every front (the action, which otherwise asks for provenance itself, too).
 func TestSettingsNoDefaultAttestations(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	ctxDir := helloContext(t)
 	api := engine(t, host)
 	for _, tc := range []struct {
@@ -203,7 +203,7 @@ func TestSettingsNoDefaultAttestations(t *testing.T) {
 // BUILDX_NO_DEFAULT_LOAD=true keeps it from doing so, for every front.
 func TestSettingsNoDefaultLoad(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	ctxDir := helloContext(t)
 	api := engine(t, host)
 	for _, env := range []string{"", "BUILDX_NO_DEFAULT_LOAD=true"} {
@@ -228,7 +228,7 @@ func TestSettingsNoDefaultLoad(t *testing.T) {
 func TestSettingsInvalid(t *testing.T) {
 	t.Parallel()
 	ctxDir := helloContext(t)
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	for _, tc := range []struct {
 		name, env, platform, want string
 	}{
@@ -284,9 +284,9 @@ func wasmContext(t *testing.T) string {
 // the containerd store, whose manifest says the same.
 func TestWasmPlatform(t *testing.T) {
 	t.Parallel()
-	host := os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")
+	host := env.DockerContainerd
 	cfg := t.TempDir()
-	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", os.Getenv("XBUILD_TEST_BUILDKIT")})
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", env.BuildKit})
 	ctxDir := wasmContext(t)
 	api := engine(t, host)
 	for _, front := range fronts {

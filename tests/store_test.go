@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +18,7 @@ import (
 // as switching from the containerd store back to classic leaves it.
 func TestStoreStatus(t *testing.T) {
 	t.Parallel()
-	classic := os.Getenv("XBUILD_TEST_DOCKER_CLASSIC")
+	classic := env.DockerClassic
 	api := engine(t, classic)
 	info, err := api.Info(t.Context(), dockerclient.InfoOptions{})
 	if err != nil || info.Info.Containerd == nil {
@@ -62,7 +61,7 @@ func TestStoreStatus(t *testing.T) {
 	if !strings.Contains(r.Stdout, "containerd store is hidden while classic is active") || !strings.Contains(r.Stdout, name) {
 		t.Errorf("table status:\n%s", r.Stdout)
 	}
-	r = mustXB(t, t.TempDir(), []string{"store", "status", "--engine", os.Getenv("XBUILD_TEST_DOCKER_CONTAINERD")})
+	r = mustXB(t, t.TempDir(), []string{"store", "status", "--engine", env.DockerContainerd})
 	if !strings.Contains(squeeze(r.Stdout), "containerd active") || !strings.Contains(squeeze(r.Stdout), "classic inactive") {
 		t.Errorf("containerd engine status:\n%s", r.Stdout)
 	}
