@@ -15,6 +15,7 @@ import (
 
 	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/driver"
+	"github.com/xbuild/xbuild/engine"
 )
 
 type lsOptions struct {
@@ -96,7 +97,7 @@ func lsNodes(ctx context.Context, inst *builder.Instance, timeout time.Duration)
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			info := n.Driver.Info(ctx)
-			ln := lsNode{Name: n.Name, Endpoint: n.Endpoint, Status: string(info.Status), Version: info.BuildKitVersion,
+			ln := lsNode{Name: n.Name, Endpoint: nodeEndpoint(n), Status: string(info.Status), Version: info.BuildKitVersion,
 				platforms: nodePlatforms(n, info)}
 			if info.Err != nil && info.Status != driver.StatusRunning {
 				ln.Err = info.Err.Error()
@@ -112,6 +113,18 @@ func lsNodes(ctx context.Context, inst *builder.Instance, timeout time.Duration)
 	}
 	wg.Wait()
 	return out
+}
+
+// nodeEndpoint is where a node runs: its endpoint, or for a node on the
+// current Docker context the engine that context names, as buildx shows it.
+func nodeEndpoint(n builder.Node) string {
+	if n.Endpoint != "" {
+		return n.Endpoint
+	}
+	if e, ok := n.Driver.(interface{ Endpoint() engine.Endpoint }); ok {
+		return e.Endpoint().Host
+	}
+	return ""
 }
 
 type lsRender func(w io.Writer, rows []lsBuilder, trunc bool) error

@@ -117,6 +117,9 @@ var (
 	_ driver.Stopper = (*Driver)(nil)
 )
 
+// Endpoint is the engine the container runs on.
+func (d *Driver) Endpoint() engine.Endpoint { return d.endpoint }
+
 // ContainerName is the container a node runs in, as buildx names it.
 func ContainerName(node string) string { return "buildx_buildkit_" + node }
 
