@@ -84,6 +84,8 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 		newActionCommand(env),
 		newStoreCommand(env),
 		newImagetoolsCommand(env),
+		newDuCommand(env, &builderName),
+		newPruneCommand(env, &builderName),
 	)
 	refuseUnknownSubcommands(root)
 	return root
