@@ -108,13 +108,18 @@ func TestPlanJobSplit(t *testing.T) {
 		t.Errorf("load into a classic store from two nodes: got %v, want a refusal", err)
 	}
 
+	// An OCI or Docker archive is written from every share as one.
 	oci := exporter.Output{Type: exporter.TypeOCI, Dest: "x.tar", Attrs: map[string]string{}}
+	if jp, err := planJob(inst, conns, job([]exporter.Output{oci}, "app"), false, Switches{}); err != nil || jp.archive == nil {
+		t.Errorf("oci archive: %+v, %v; want one archive joined from the shares", jp, err)
+	}
+	folder := exporter.Output{Type: exporter.TypeLocal, Dest: "out", Attrs: map[string]string{}}
 	for name, tc := range map[string]struct {
 		j      *Job
 		dep    bool
 		errHas string
 	}{
-		"oci":       {job([]exporter.Output{oci}, "app"), false, "can only be joined in a registry (--push) or in a containerd image store"},
+		"local":     {job([]exporter.Output{folder}, "app"), false, "can only be joined in a registry (--push), in a containerd image store"},
 		"push+load": {job([]exporter.Output{push, load}, "app"), false, "can only be joined in a registry"},
 		"no output": {job(nil, "app"), false, "can only be joined in a registry"},
 		"no name":   {job([]exporter.Output{push}), false, "add -t/--tag"},

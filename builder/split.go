@@ -24,8 +24,10 @@ import (
 type jobPlan struct {
 	parts []*partPlan
 	// load, for a split job, is the load into a containerd store the parts
-	// are joined in; nil joins them in the registry.
-	load *exporter.Output
+	// are joined in, and archive the OCI or Docker archive they are
+	// written to as one; both nil joins them in the registry.
+	load    *exporter.Output
+	archive *exporter.Output
 	// dst is where the joined load goes, with every platform of the job.
 	dst exporter.Destination
 	// tags name the joined index in the registry.
@@ -102,6 +104,11 @@ func (jp *jobPlan) prepareJoin(inst *Instance, j *Job, isDependency bool) error 
 		jp.dst.Platforms = j.Req.Platforms
 		return nil
 	}
+	if len(outs) == 1 && exporter.JoinsArchive(outs[0]) {
+		jp.archive = &outs[0]
+		jp.indexAnnotations = indexAnnotations(j.Req.Annotations)
+		return nil
+	}
 	if err := checkRegistryJoin(outs, dst); err != nil {
 		return fmt.Errorf("%s: %w", split, err)
 	}
@@ -133,7 +140,7 @@ func checkRegistryJoin(outs []exporter.Output, dst exporter.Destination) error {
 		return fmt.Errorf("the classic image store of the docker engine at %s cannot hold a multi-platform image; turn on its containerd image store, or use --push", dst.Engine.Host)
 	}
 	if len(outs) == 0 || slices.ContainsFunc(outs, func(o exporter.Output) bool { return !o.Pushes() }) {
-		return errors.New("results of several nodes can only be joined in a registry (--push) or in a containerd image store (--load into an engine with the containerd store, or type=containerd); or create the nodes so that one takes every platform")
+		return errors.New("results of several nodes can only be joined in a registry (--push), in a containerd image store (--load into an engine with the containerd store, or type=containerd) or in one archive (type=oci or type=docker with dest=); or create the nodes so that one takes every platform")
 	}
 	return nil
 }
@@ -222,7 +229,7 @@ func (rn *runner) buildJoined(ctx context.Context) (*Result, error) {
 func (rn *runner) startJoin(ctx context.Context) (*exporter.Join, error) {
 	jp := rn.plan
 	return exporter.StartJoin(ctx, exporter.JoinOptions{
-		Shares: len(jp.parts), Load: jp.load, Destination: jp.dst, Names: rn.job.Req.Tags,
+		Shares: len(jp.parts), Load: jp.load, Archive: jp.archive, Stdout: rn.opts.Stdout, Destination: jp.dst, Names: rn.job.Req.Tags,
 		Tags: jp.tags, IndexAnnotations: jp.indexAnnotations, RegistryCreds: rn.opts.RegistryCreds,
 	})
 }

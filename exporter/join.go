@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 
@@ -27,6 +28,11 @@ type JoinOptions struct {
 	// accepts) that every share writes into and the index is named in;
 	// nil joins the shares in the registry, each pushed by digest.
 	Load *Output
+	// Archive, when set, is an OCI or Docker archive (one JoinsArchive
+	// accepts) that Finish writes from every share; Stdout receives it
+	// when its dest is "-".
+	Archive *Output
+	Stdout  io.Writer
 	// Destination is where Load goes, with every platform of the build.
 	Destination Destination
 	// Names name the image of a Load without a name of its own.
@@ -56,6 +62,8 @@ type Join struct {
 	// load is the containerd store the shares write into; nil for a
 	// registry join.
 	load *containerdLoad
+	// archive keeps the shares until they are written as one archive.
+	archive *archiveJoin
 
 	mu     sync.Mutex
 	shares []joinedShare
@@ -79,6 +87,14 @@ func JoinsLoad(out Output, dst Destination) bool {
 // archive, not shares.
 func StartJoin(ctx context.Context, opts JoinOptions) (*Join, error) {
 	j := &Join{opts: opts, shares: make([]joinedShare, opts.Shares)}
+	if opts.Archive != nil {
+		a, err := startArchiveJoin(*opts.Archive, opts.Names, opts.Stdout)
+		if err != nil {
+			return nil, err
+		}
+		j.archive = a
+		return j, nil
+	}
 	if opts.Load == nil {
 		if len(opts.Tags) == 0 {
 			return nil, errors.New("joining the nodes' images: the joined index needs a name; add -t/--tag")
@@ -113,9 +129,12 @@ func (j *Join) Share(ctx context.Context, s Share, opts PrepareOptions) (*Export
 		return nil, fmt.Errorf("exporting share %d of node %s: the join has %d shares", s.Index, s.Node, len(j.shares))
 	}
 	ex := &Export{}
-	if j.load != nil {
+	switch {
+	case j.archive != nil:
+		ex.Entries = []bkclient.ExportEntry{j.archive.shareEntry()}
+	case j.load != nil:
 		ex.Entries = []bkclient.ExportEntry{j.load.shareEntry()}
-	} else {
+	default:
 		var err error
 		if ex, err = Prepare(ctx, s.Outputs, s.Destination, opts); err != nil {
 			return nil, err
@@ -163,6 +182,9 @@ func (jd *Joined) Metadata() (map[string]any, error) {
 // second phase. With sharesErr, the error of a share's build or export, it
 // only releases what the shares hold and returns sharesErr.
 func (j *Join) Finish(ctx context.Context, sharesErr error, pr Progress) (*Joined, error) {
+	if j.archive != nil {
+		return j.archive.finish(ctx, j.shares, j.opts.IndexAnnotations, sharesErr, pr)
+	}
 	if j.load != nil {
 		return j.finishLoad(ctx, sharesErr, pr)
 	}

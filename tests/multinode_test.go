@@ -152,7 +152,7 @@ func TestMultiNodeBuilder(t *testing.T) {
 		host   string
 		errHas string
 	}{
-		{[]string{"--output", "type=oci,dest=" + filepath.Join(t.TempDir(), "x.tar")}, ctdHost, "can only be joined in a registry (--push) or in a containerd image store"},
+		{[]string{"--output", "type=tar,dest=" + filepath.Join(t.TempDir(), "x.tar")}, ctdHost, "can only be joined in a registry (--push), in a containerd image store"},
 		{[]string{"--load", "-t", "x"}, env.DockerClassic, "cannot hold a multi-platform image"},
 	} {
 		bad := xb(t, cfg, append([]string{"build", "--platform", "linux/amd64,linux/arm64", "--build-arg", baseArg(), helloContext(t)}, tc.args...), withDockerHost(tc.host))
