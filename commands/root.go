@@ -86,6 +86,7 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 		newImagetoolsCommand(env),
 		newDuCommand(env, &builderName),
 		newPruneCommand(env, &builderName),
+		newHistoryCommand(env, &builderName),
 	)
 	refuseUnknownSubcommands(root)
 	return root
