@@ -1,22 +1,14 @@
 package imagetools
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
-	"net/url"
 
-	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/core/remotes"
-	"github.com/containerd/containerd/v2/pkg/labels"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
-	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
@@ -32,21 +24,56 @@ type Input struct {
 	// Source reads Ref. Each input needs a Source of its own: a Registry
 	// fetches from the repository it resolved last.
 	Source Source
+	// Desc, when not nil, is what the user wrote of the image: a
+	// descriptor, or only a digest. Its media type, platform and
+	// annotations replace what the registry says, as buildx merges a
+	// descriptor file with the registry's descriptor.
+	Desc *ocispecs.Descriptor
 }
+
+// SingleSource says what one source becomes when nothing is to be added
+// to it (no annotation).
+type SingleSource int
+
+const (
+	// SingleAssembled: a new index holding its manifests, as for several.
+	SingleAssembled SingleSource = iota
+	// SingleCopyIndex: an index is kept as it is stored; a manifest gets
+	// an index of its own. buildx's create does this by default.
+	SingleCopyIndex
+	// SingleCopy: an index or a manifest is kept as it is stored, as
+	// buildx's create does with --prefer-index=false.
+	SingleCopy
+)
 
 // AssembleOptions shape the assembled index.
 type AssembleOptions struct {
 	// Annotations are set on the index itself.
 	Annotations map[string]string
+	// ManifestAnnotations are set on the image manifests, which then get
+	// new digests; their attestations follow them.
+	ManifestAnnotations []PlatformAnnotation
+	// DescriptorAnnotations are set on the descriptors in the index.
+	DescriptorAnnotations []PlatformAnnotation
+	// Platforms, when not empty, keeps only the images for one of them,
+	// with their attestations.
+	Platforms []ocispecs.Platform
+	// Single says what a single source becomes.
+	Single SingleSource
 }
 
-// Index is an image index assembled from existing images and not yet
-// pushed. It remembers which input holds each of its manifests, so Push
-// knows where to copy them from.
+func (o AssembleOptions) annotated() bool {
+	return len(o.Annotations)+len(o.ManifestAnnotations)+len(o.DescriptorAnnotations) > 0
+}
+
+// Index is what Push stores: an image index assembled from existing
+// images, or a single source's own index or manifest as it is stored. It
+// remembers which input holds each of its manifests, so Push knows where
+// to copy them from.
 type Index struct {
 	// Desc describes Raw.
 	Desc ocispecs.Descriptor
-	// Raw is the index exactly as Push stores it.
+	// Raw is the index (or manifest) exactly as Push stores it.
 	Raw []byte
 
 	manifests []candidate
@@ -63,6 +90,17 @@ type origin struct {
 type candidate struct {
 	desc ocispecs.Descriptor
 	from *origin
+	// raw, when not nil, is the manifest as Assemble rewrote it; else
+	// it is copied as its source stores it.
+	raw []byte
+}
+
+// read is one input as read: its root and what it offers.
+type read struct {
+	from   *origin
+	root   ocispecs.Descriptor
+	raw    []byte
+	offers []ocispecs.Descriptor
 }
 
 // Assemble reads every input and combines their manifests into one OCI
@@ -75,57 +113,109 @@ func Assemble(ctx context.Context, inputs []Input, opts AssembleOptions) (*Index
 	if len(inputs) == 0 {
 		return nil, errors.New("no source image to assemble an index from")
 	}
-	var offered []candidate
-	for _, in := range inputs {
-		o, descs, err := readInput(ctx, in)
+	reads := make([]*read, len(inputs))
+	for i, in := range inputs {
+		r, err := readInput(ctx, in)
 		if err != nil {
 			return nil, err
 		}
-		for _, d := range descs {
-			offered = append(offered, candidate{desc: d, from: o})
+		reads[i] = r
+	}
+	if len(reads) == 1 && !opts.annotated() {
+		if idx, ok, err := passThrough(reads[0], opts); ok || err != nil {
+			return idx, err
 		}
 	}
-	kept, err := combine(offered)
+	var offered []candidate
+	for _, r := range reads {
+		for _, d := range r.offers {
+			offered = append(offered, candidate{desc: d, from: r.from})
+		}
+	}
+	kept, err := combine(offered, opts.Platforms)
 	if err != nil {
 		return nil, err
 	}
+	if kept, err = annotateManifests(ctx, kept, opts.ManifestAnnotations); err != nil {
+		return nil, err
+	}
+	annotateDescriptors(kept, opts.DescriptorAnnotations)
 	return newIndex(kept, opts.Annotations)
 }
 
-// readInput returns the manifests in offers to the new index.
-func readInput(ctx context.Context, in Input) (*origin, []ocispecs.Descriptor, error) {
+// readInput reads the root of an input and the manifests it offers.
+func readInput(ctx context.Context, in Input) (*read, error) {
 	name, root, err := in.Source.Resolve(ctx, in.Ref)
 	if cerrdefs.IsNotFound(err) {
-		return nil, nil, fmt.Errorf("reading source %q: %w", in.Ref, ErrNotFound)
+		return nil, fmt.Errorf("reading source %q: %w", in.Ref, ErrNotFound)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading source %q: %w", in.Ref, err)
+		return nil, fmt.Errorf("reading source %q: %w", in.Ref, err)
 	}
-	o := &origin{ref: in.Ref, name: name, src: in.Source}
+	var given ocispecs.Descriptor
+	if in.Desc != nil {
+		given = *in.Desc
+		if root, err = mergeDescriptor(root, given); err != nil {
+			return nil, fmt.Errorf("reading source %q: %w", in.Ref, err)
+		}
+	}
 	data, err := in.Source.Fetch(ctx, root)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading source %q: %w", in.Ref, err)
+		return nil, fmt.Errorf("reading source %q: %w", in.Ref, err)
 	}
+	r := &read{from: &origin{ref: in.Ref, name: name, src: in.Source}, root: root, raw: data}
 	switch {
 	case images.IsIndexType(root.MediaType):
 		var idx ocispecs.Index
 		if err := json.Unmarshal(data, &idx); err != nil {
-			return nil, nil, fmt.Errorf("reading the index of source %q: %w", in.Ref, err)
+			return nil, fmt.Errorf("reading the index of source %q: %w", in.Ref, err)
 		}
-		return o, idx.Manifests, nil
+		r.offers = idx.Manifests
 	case images.IsManifestType(root.MediaType):
-		p, err := manifestPlatform(ctx, in.Source, data)
+		p, err := manifestPlatform(ctx, in.Source, data, given.Platform)
 		if err != nil {
-			return nil, nil, fmt.Errorf("reading source %q: %w", in.Ref, err)
+			return nil, fmt.Errorf("reading source %q: %w", in.Ref, err)
 		}
-		return o, []ocispecs.Descriptor{{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size, Platform: p}}, nil
+		d := ocispecs.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size, Platform: p, Annotations: given.Annotations}
+		r.offers = []ocispecs.Descriptor{d}
+	default:
+		return nil, fmt.Errorf("source %q is neither an image index nor an image manifest (%s)", in.Ref, root.MediaType)
 	}
-	return nil, nil, fmt.Errorf("source %q is neither an image index nor an image manifest (%s)", in.Ref, root.MediaType)
+	return r, nil
+}
+
+// mergeDescriptor lays what the user wrote of an image over what its
+// registry says. The annotations replace the registry's whole, so a
+// descriptor can also drop some.
+func mergeDescriptor(reg, given ocispecs.Descriptor) (ocispecs.Descriptor, error) {
+	if given.Size != 0 && given.Size != reg.Size {
+		return ocispecs.Descriptor{}, fmt.Errorf("the descriptor gives %s a size of %d bytes, the registry holds %d", reg.Digest, given.Size, reg.Size)
+	}
+	if given.MediaType != "" {
+		if images.IsIndexType(given.MediaType) != images.IsIndexType(reg.MediaType) {
+			return ocispecs.Descriptor{}, fmt.Errorf("the descriptor says %s is a %s, the registry holds a %s", reg.Digest, given.MediaType, reg.MediaType)
+		}
+		reg.MediaType = given.MediaType
+	}
+	if given.Platform != nil {
+		p := *given.Platform
+		reg.Platform = &p
+	}
+	if len(given.Annotations) > 0 {
+		reg.Annotations = given.Annotations
+	}
+	return reg, nil
 }
 
 // manifestPlatform reads the platform of a manifest from its
-// configuration, as an index descriptor must carry it.
-func manifestPlatform(ctx context.Context, src Source, manifest []byte) (*ocispecs.Platform, error) {
+// configuration, as an index descriptor must carry it. What given names
+// (os.version, features) is kept; only a missing OS or architecture is
+// read from the configuration.
+func manifestPlatform(ctx context.Context, src Source, manifest []byte, given *ocispecs.Platform) (*ocispecs.Platform, error) {
+	if given != nil && given.OS != "" && given.Architecture != "" {
+		p := *given
+		return &p, nil
+	}
 	var m ocispecs.Manifest
 	if err := json.Unmarshal(manifest, &m); err != nil {
 		return nil, fmt.Errorf("reading manifest: %w", err)
@@ -141,24 +231,38 @@ func manifestPlatform(ctx context.Context, src Source, manifest []byte) (*ocispe
 	if cfg.OS == "" || cfg.Architecture == "" {
 		return nil, fmt.Errorf("configuration %s names no platform", m.Config.Digest)
 	}
-	p := cfg.Platform
+	if given == nil {
+		p := cfg.Platform
+		return &p, nil
+	}
+	p := *given
+	if p.OS == "" {
+		p.OS = cfg.OS
+	}
+	if p.Architecture == "" {
+		p.Architecture, p.Variant = cfg.Architecture, cfg.Variant
+	}
 	return &p, nil
 }
 
 // combine picks the manifests of the new index: images first, in the order
 // offered, then the attestations of the images kept, as BuildKit lays an
-// index out.
-func combine(offered []candidate) ([]candidate, error) {
+// index out. With plats, only the images for one of them are kept.
+func combine(offered []candidate, plats []ocispecs.Platform) ([]candidate, error) {
 	var imgs, attests []candidate
 	seen := map[digest.Digest]bool{}
 	byPlatform := map[string]candidate{}
+	wanted := platformFilter(plats)
 	for _, c := range offered {
 		if seen[c.desc.Digest] {
 			continue
 		}
 		seen[c.desc.Digest] = true
-		if c.desc.Annotations[refTypeAnnotation] == attestationManifest {
+		if isAttestation(c.desc) {
 			attests = append(attests, c)
+			continue
+		}
+		if !wanted(c.desc) {
 			continue
 		}
 		if c.desc.Platform != nil {
@@ -176,13 +280,16 @@ func combine(offered []candidate) ([]candidate, error) {
 		}
 		imgs = append(imgs, c)
 	}
+	if len(imgs) == 0 && len(plats) > 0 {
+		return nil, noPlatformError(plats)
+	}
 	kept := imgs
 	described := map[string]bool{}
 	for _, c := range imgs {
 		described[c.desc.Digest.String()] = false
 	}
 	for _, a := range attests {
-		subject := a.desc.Annotations[refDigestAnnotation]
+		subject := attestationSubject(a.desc)
 		// An image offered by two sources keeps the attestation of the
 		// first: a client reads one attestation per image.
 		if done, ok := described[subject]; !ok || done {
@@ -214,192 +321,3 @@ func newIndex(kept []candidate, annotations map[string]string) (*Index, error) {
 		manifests: kept,
 	}, nil
 }
-
-// ParseTag reads a name Push can store an index under: a repository and a
-// tag (latest when none is given), without a digest.
-func ParseTag(s string) (reference.NamedTagged, error) {
-	named, err := reference.ParseNormalizedNamed(s)
-	if err != nil {
-		return nil, fmt.Errorf("invalid tag %q: %w", s, err)
-	}
-	if _, ok := named.(reference.Digested); ok {
-		return nil, fmt.Errorf("invalid tag %q: an index is pushed under a tag, not a digest", s)
-	}
-	return reference.TagNameOnly(named).(reference.NamedTagged), nil
-}
-
-// Push stores idx under every tag, one after the other. For each tag it
-// first copies every manifest idx references, with its configuration and
-// layers, from the source repository into the tag's repository, and pushes
-// the index last, so a registry never holds an index whose manifests it
-// lacks. It stops at the first failure; blobs already copied stay. creds
-// authenticates to registries, as for NewRegistry.
-func Push(ctx context.Context, idx *Index, tags []reference.NamedTagged, creds func(host string) (string, string, error)) error {
-	for _, tag := range tags {
-		// A registry connection remembers what it pushed and would skip
-		// it in the next repository, so every tag gets a fresh one.
-		if err := pushTag(ctx, NewRegistry(creds), idx, tag); err != nil {
-			return fmt.Errorf("pushing %s: %w", reference.FamiliarString(tag), err)
-		}
-	}
-	return nil
-}
-
-func pushTag(ctx context.Context, reg *Registry, idx *Index, tag reference.NamedTagged) error {
-	// With the digest in the reference, the pusher stores manifests by
-	// digest and only the index under the tag.
-	p, err := reg.resolver.Pusher(ctx, tag.String()+"@"+idx.Desc.Digest.String())
-	if err != nil {
-		return err
-	}
-	c := &copier{pusher: p, target: tag, done: map[digest.Digest]bool{}}
-	for _, m := range idx.manifests {
-		if err := c.copy(ctx, m.desc, m.from); err != nil {
-			return err
-		}
-	}
-	return putBytes(ctx, p, idx.Desc, idx.Raw)
-}
-
-// copier brings manifests, and the blobs they reference, into one
-// repository.
-type copier struct {
-	pusher remotes.Pusher
-	target reference.Named
-	done   map[digest.Digest]bool
-}
-
-// copy copies desc and all it references, children before parents, as a
-// registry refuses a manifest whose blobs it lacks.
-func (c *copier) copy(ctx context.Context, desc ocispecs.Descriptor, from *origin) error {
-	if c.done[desc.Digest] {
-		return nil
-	}
-	switch {
-	case images.IsIndexType(desc.MediaType), images.IsManifestType(desc.MediaType):
-		data, err := from.src.Fetch(ctx, desc)
-		if err != nil {
-			return fmt.Errorf("reading %s from %s: %w", desc.Digest, from.name, err)
-		}
-		children, err := childrenOf(desc, data)
-		if err != nil {
-			return err
-		}
-		for _, ch := range children {
-			if err := c.copy(ctx, ch, from); err != nil {
-				return err
-			}
-		}
-		if err := putBytes(ctx, c.pusher, desc, data); err != nil {
-			return fmt.Errorf("pushing manifest %s: %w", desc.Digest, err)
-		}
-	case images.IsNonDistributable(desc.MediaType):
-		// Registries do not hold these; clients fetch them from their URLs.
-	default:
-		if err := c.copyBlob(ctx, desc, from); err != nil {
-			return fmt.Errorf("copying blob %s from %s: %w", desc.Digest, from.name, err)
-		}
-	}
-	c.done[desc.Digest] = true
-	return nil
-}
-
-func (c *copier) copyBlob(ctx context.Context, desc ocispecs.Descriptor, from *origin) error {
-	w, err := c.pusher.Push(ctx, withMountSource(desc, from.name, c.target))
-	if cerrdefs.IsAlreadyExists(err) {
-		// Already there, or mounted from the source repository.
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	rc, err := openBlob(ctx, from.src, desc)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	return content.Copy(ctx, w, rc, desc.Size, desc.Digest)
-}
-
-func childrenOf(desc ocispecs.Descriptor, data []byte) ([]ocispecs.Descriptor, error) {
-	if images.IsIndexType(desc.MediaType) {
-		var idx ocispecs.Index
-		if err := json.Unmarshal(data, &idx); err != nil {
-			return nil, fmt.Errorf("reading index %s: %w", desc.Digest, err)
-		}
-		return idx.Manifests, nil
-	}
-	var m ocispecs.Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("reading manifest %s: %w", desc.Digest, err)
-	}
-	return append([]ocispecs.Descriptor{m.Config}, m.Layers...), nil
-}
-
-func putBytes(ctx context.Context, p remotes.Pusher, desc ocispecs.Descriptor, data []byte) error {
-	w, err := p.Push(ctx, desc)
-	if cerrdefs.IsAlreadyExists(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	return content.Copy(ctx, w, bytes.NewReader(data), desc.Size, desc.Digest)
-}
-
-// withMountSource lets a registry mount a blob from the source repository
-// when both are on the same registry, rather than have it uploaded again.
-// The pusher reads the source from the annotation containerd's own pulls
-// leave.
-func withMountSource(desc ocispecs.Descriptor, source string, target reference.Named) ocispecs.Descriptor {
-	src, err := reference.ParseNormalizedNamed(source)
-	if err != nil || reference.Domain(src) != reference.Domain(target) || reference.Path(src) == reference.Path(target) {
-		return desc
-	}
-	u, err := url.Parse("dummy://" + reference.Domain(target))
-	if err != nil {
-		return desc
-	}
-	desc.Annotations = maps.Clone(desc.Annotations)
-	if desc.Annotations == nil {
-		desc.Annotations = map[string]string{}
-	}
-	desc.Annotations[labels.LabelDistributionSource+"."+u.Hostname()] = reference.Path(src)
-	return desc
-}
-
-// blobOpener is a Source that streams blobs, so layers are copied without
-// being held in memory.
-type blobOpener interface {
-	openBlob(ctx context.Context, desc ocispecs.Descriptor) (io.ReadCloser, error)
-}
-
-// openBlob returns a reader content.Copy can seek, as it does when an
-// upload restarts.
-func openBlob(ctx context.Context, src Source, desc ocispecs.Descriptor) (io.ReadCloser, error) {
-	if o, ok := src.(blobOpener); ok {
-		return o.openBlob(ctx, desc)
-	}
-	data, err := src.Fetch(ctx, desc)
-	if err != nil {
-		return nil, err
-	}
-	return memBlob{bytes.NewReader(data)}, nil
-}
-
-type memBlob struct{ *bytes.Reader }
-
-func (memBlob) Close() error { return nil }
-
-// openBlob implements blobOpener; the fetcher's reader seeks.
-func (r *Registry) openBlob(ctx context.Context, desc ocispecs.Descriptor) (io.ReadCloser, error) {
-	f, err := r.fetcher(ctx, desc)
-	if err != nil {
-		return nil, err
-	}
-	return f.Fetch(ctx, desc)
-}
-
-var _ blobOpener = (*Registry)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -22,9 +23,11 @@ const (
 
 // Result is an inspected image.
 type Result struct {
-	Name       string                 `json:"name"`
-	Manifest   ocispecs.Descriptor    `json:"manifest"`
-	Raw        json.RawMessage        `json:"-"`
+	Name     string              `json:"name"`
+	Manifest ocispecs.Descriptor `json:"manifest"`
+	Raw      json.RawMessage     `json:"-"`
+	// Index is the root when it is an index; nil for a manifest.
+	Index      *ocispecs.Index        `json:"-"`
 	Platforms  []*Platform            `json:"platforms"`
 	Provenance map[string]*Provenance `json:"provenance,omitempty"`
 	SBOM       map[string]*SBOM       `json:"sbom,omitempty"`
@@ -39,20 +42,26 @@ type Platform struct {
 	Attestations *ocispecs.Descriptor `json:"attestations,omitempty"`
 }
 
-// Provenance is the summary of a SLSA provenance predicate, with the
-// predicate itself.
+// Provenance is one image's SLSA provenance: the predicate under SLSA, as
+// buildx's templates show it, and a summary of it.
 type Provenance struct {
-	PredicateType string            `json:"predicateType"`
+	// SLSA is the predicate, decoded as buildx decodes it, so templates
+	// can reach into it ({{.Provenance.SLSA.buildType}}).
+	SLSA          any               `json:"SLSA,omitempty"`
+	PredicateType string            `json:"predicateType,omitempty"`
 	Builder       string            `json:"builder,omitempty"`
 	BuildArgs     map[string]string `json:"buildArgs,omitempty"`
 	Source        string            `json:"source,omitempty"`
 	Materials     []string          `json:"materials,omitempty"`
-	Predicate     json.RawMessage   `json:"predicate"`
 }
 
-// SBOM is the summary of an SPDX document.
+// SBOM is one image's SPDX documents, as buildx's templates show them,
+// and the packages of the first, the image's own (the others describe
+// build stages).
 type SBOM struct {
-	Packages []Package `json:"packages"`
+	SPDX            any       `json:",omitempty"`
+	AdditionalSPDXs []any     `json:",omitempty"`
+	Packages        []Package `json:"packages,omitempty"`
 }
 
 // Package is one SBOM package.
@@ -80,13 +89,14 @@ func Inspect(ctx context.Context, src Source, ref string) (*Result, error) {
 			return nil, fmt.Errorf("reading the index of %s: %w", name, err)
 		}
 		manifests = idx.Manifests
+		res.Index = &idx
 	} else {
 		manifests = []ocispecs.Descriptor{root}
 	}
 	attests := map[string]ocispecs.Descriptor{}
 	for _, m := range manifests {
-		if m.Annotations[refTypeAnnotation] == attestationManifest {
-			attests[m.Annotations[refDigestAnnotation]] = m
+		if isAttestation(m) {
+			attests[attestationSubject(m)] = m
 			continue
 		}
 		p, err := readPlatform(ctx, src, m)
@@ -130,7 +140,8 @@ func readPlatform(ctx context.Context, src Source, desc ocispecs.Descriptor) (*P
 	if desc.Platform != nil {
 		pl = *desc.Platform
 	}
-	p.Platform = platforms.Format(pl)
+	// Normalized, as buildx keys its per-platform maps.
+	p.Platform = platforms.Format(platforms.Normalize(pl))
 	return p, nil
 }
 
@@ -164,24 +175,35 @@ func readAttestations(ctx context.Context, src Source, res *Result, p *Platform,
 			if err != nil {
 				return err
 			}
-			sbom, err := parseSPDX(stmt)
-			if err != nil {
-				return err
-			}
 			if res.SBOM == nil {
 				res.SBOM = map[string]*SBOM{}
 			}
-			res.SBOM[p.Platform] = sbom
+			if res.SBOM[p.Platform] == nil {
+				res.SBOM[p.Platform] = &SBOM{}
+			}
+			if err := res.SBOM[p.Platform].add(stmt); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// fetchStatement reads an in-toto statement and returns its predicate.
+// fetchStatement reads an in-toto statement, bare or in a DSSE envelope,
+// and returns its predicate.
 func fetchStatement(ctx context.Context, src Source, desc ocispecs.Descriptor) (json.RawMessage, error) {
 	data, err := src.Fetch(ctx, desc)
 	if err != nil {
 		return nil, err
+	}
+	if dsseMediaType.MatchString(desc.MediaType) {
+		var env struct {
+			Payload []byte `json:"payload"` // base64, which encoding/json decodes
+		}
+		if err := json.Unmarshal(data, &env); err != nil {
+			return nil, fmt.Errorf("attestation %s is not a DSSE envelope: %w", desc.Digest, err)
+		}
+		data = env.Payload
 	}
 	var stmt struct {
 		Predicate json.RawMessage `json:"predicate"`
@@ -191,6 +213,9 @@ func fetchStatement(ctx context.Context, src Source, desc ocispecs.Descriptor) (
 	}
 	return stmt.Predicate, nil
 }
+
+// dsseMediaType matches the media types of signed in-toto statements.
+var dsseMediaType = regexp.MustCompile(`^application/vnd\.in-toto\..*\+dsse$`)
 
 func parseProvenance(predicateType string, pred json.RawMessage) (*Provenance, error) {
 	var v02 struct {
@@ -225,7 +250,10 @@ func parseProvenance(predicateType string, pred json.RawMessage) (*Provenance, e
 	if err := json.Unmarshal(pred, &v02); err != nil {
 		return nil, fmt.Errorf("reading provenance: %w", err)
 	}
-	p := &Provenance{PredicateType: predicateType, Predicate: pred, BuildArgs: map[string]string{}}
+	p := &Provenance{PredicateType: predicateType, BuildArgs: map[string]string{}}
+	if err := json.Unmarshal(pred, &p.SLSA); err != nil {
+		return nil, fmt.Errorf("reading provenance: %w", err)
+	}
 	p.Builder = firstNonEmpty(v02.Builder.ID, v02.RunDetails.Builder.ID)
 	args := v02.Invocation.Parameters.Args
 	if len(args) == 0 {
@@ -249,7 +277,26 @@ func parseProvenance(predicateType string, pred json.RawMessage) (*Provenance, e
 	return p, nil
 }
 
-func parseSPDX(pred json.RawMessage) (*SBOM, error) {
+// add adds an SPDX document: the first is the image's own, whose
+// packages are listed.
+func (s *SBOM) add(pred json.RawMessage) error {
+	var doc any
+	if err := json.Unmarshal(pred, &doc); err != nil {
+		return fmt.Errorf("reading SBOM: %w", err)
+	}
+	if s.SPDX != nil {
+		s.AdditionalSPDXs = append(s.AdditionalSPDXs, doc)
+		return nil
+	}
+	pkgs, err := spdxPackages(pred)
+	if err != nil {
+		return err
+	}
+	s.SPDX, s.Packages = doc, pkgs
+	return nil
+}
+
+func spdxPackages(pred json.RawMessage) ([]Package, error) {
 	var doc struct {
 		Describes []string `json:"documentDescribes"`
 		Packages  []struct {
@@ -267,14 +314,14 @@ func parseSPDX(pred json.RawMessage) (*SBOM, error) {
 	for _, id := range doc.Describes {
 		root[id] = true
 	}
-	s := &SBOM{}
+	var pkgs []Package
 	for _, p := range doc.Packages {
 		if root[p.ID] || strings.HasPrefix(p.ID, "SPDXRef-DocumentRoot-") {
 			continue
 		}
-		s.Packages = append(s.Packages, Package{Name: p.Name, Version: p.VersionInfo})
+		pkgs = append(pkgs, Package{Name: p.Name, Version: p.VersionInfo})
 	}
-	return s, nil
+	return pkgs, nil
 }
 
 func firstNonEmpty(vs ...string) string {

@@ -105,7 +105,7 @@ func TestImagetoolsCreateBadInput(t *testing.T) {
 		{name: "invalid tag", in: []string{"-t", tag, "-t", "Upper:1", src}, wantErr: `invalid tag "Upper:1"`},
 		{name: "digest as tag", in: []string{"-t", tag + "@sha256:" + strings.Repeat("0", 64), src}, wantErr: "pushed under a tag, not a digest"},
 		{name: "invalid source", in: []string{"-t", tag, src, "bad ref"}, wantErr: `invalid image name "bad ref"`},
-		{name: "manifest annotation", in: []string{"--annotation", "manifest:k=v", "-t", tag, src}, wantErr: "only index annotations"},
+		{name: "index descriptor annotation", in: []string{"--annotation", "index-descriptor:k=v", "-t", tag, src}, wantErr: "has no descriptor to annotate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
