@@ -11,7 +11,10 @@
 #                                  (RUNC_CONTEXT from hack/tools/build.sh runc-static)
 #
 # hack/env up pushes the base image and the SBOM generator to the test
-# registry this way.
+# registry this way. The targets read the host's CA bundle (the named
+# context "certs"), outside this folder: as with buildx, bake asks for
+# --allow fs.read=/etc/ssl/certs (and the contexts' folders for base-image
+# and buildkit).
 variable "REGISTRY" {
   default = "127.0.0.1:5555"
 }

@@ -40,9 +40,25 @@ type Request struct {
 	CacheFrom     []bkclient.CacheOptionsEntry
 	CacheTo       []bkclient.CacheOptionsEntry
 	NoCache       bool
+	// NoCacheFilter names the stages built without cache; NoCache wins.
+	NoCacheFilter []string
 	Pull          bool
-	Network       string
-	ExtraHosts    []string
+
+	// What RUN steps get (see runoptions.go for the syntax of each).
+	// Network is default, host or none; ExtraHosts are NAME=IP.
+	Network    string
+	ExtraHosts []string
+	// ShmSize is the size of /dev/shm in bytes; 0 is BuildKit's default.
+	ShmSize int64
+	// Ulimits are NAME=SOFT:HARD, sorted.
+	Ulimits      []string
+	CgroupParent string
+	// Resources are the frontend's resource limit attributes (memory,
+	// cpushares, ...).
+	Resources map[string]string
+	// Allow are the entitlements the solve asks for; the daemon must
+	// grant them as well.
+	Allow []string
 
 	MetadataFile string
 	IIDFile      string
@@ -77,7 +93,7 @@ func NewSecret(id, file, env string, getenv func(string) string) (secretsprovide
 			if pe, ok := err.(*os.PathError); ok {
 				err = pe.Err
 			}
-			return secretsprovider.Source{}, fmt.Errorf("secret %q: file %s: %w", id, src.FilePath, err)
+			return secretsprovider.Source{}, fmt.Errorf("secret %q: file %q: %w", id, src.FilePath, err)
 		}
 	}
 	return src, nil

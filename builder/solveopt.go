@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/platforms"
@@ -35,7 +37,8 @@ func solveOpt(req *Request, p *Plan, in *inputs, ex *exporter.Export) (*bkclient
 		CacheExports:  req.CacheTo,
 		Session:       attachables,
 	}
-	if req.Network == "host" {
+	so.AllowedEntitlements = slices.Clone(req.Allow)
+	if req.Network == "host" && !slices.Contains(so.AllowedEntitlements, "network.host") {
 		so.AllowedEntitlements = append(so.AllowedEntitlements, "network.host")
 	}
 	for i := range so.Exports {
@@ -66,6 +69,9 @@ func frontendAttrs(req *Request, p *Plan, in *inputs) map[string]string {
 	if req.Target != "" {
 		attrs["target"] = req.Target
 	}
+	if len(req.NoCacheFilter) > 0 {
+		attrs["no-cache"] = strings.Join(req.NoCacheFilter, ",")
+	}
 	if req.NoCache {
 		attrs["no-cache"] = ""
 	}
@@ -77,13 +83,29 @@ func frontendAttrs(req *Request, p *Plan, in *inputs) map[string]string {
 		// `docker build` users expect.
 		attrs["image-resolve-mode"] = pb.AttrImageResolveModePreferLocal
 	}
-	if req.Network != "" {
+	addRunAttrs(attrs, req)
+	return attrs
+}
+
+// addRunAttrs sets what RUN steps get. "default" is the frontend's own
+// mode, which it knows only as the absence of force-network-mode.
+func addRunAttrs(attrs map[string]string, req *Request) {
+	if req.Network == "host" || req.Network == "none" {
 		attrs["force-network-mode"] = req.Network
 	}
 	if len(req.ExtraHosts) > 0 {
 		attrs["add-hosts"] = strings.Join(req.ExtraHosts, ",")
 	}
-	return attrs
+	if req.ShmSize > 0 {
+		attrs["shm-size"] = strconv.FormatInt(req.ShmSize, 10)
+	}
+	if len(req.Ulimits) > 0 {
+		attrs["ulimit"] = strings.Join(req.Ulimits, ",")
+	}
+	if req.CgroupParent != "" {
+		attrs["cgroup-parent"] = req.CgroupParent
+	}
+	maps.Copy(attrs, req.Resources)
 }
 
 func sessionAttachables(req *Request) ([]session.Attachable, error) {

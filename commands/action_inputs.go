@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -18,7 +17,8 @@ import (
 var (
 	buildInputs = []string{"context", "file", "platforms", "tags", "labels", "annotations", "build-args",
 		"build-contexts", "target", "push", "load", "outputs", "cache-from", "cache-to", "secrets", "ssh",
-		"provenance", "sbom", "attests", "no-cache", "pull", "builder", "add-hosts", "network"}
+		"provenance", "sbom", "attests", "no-cache", "pull", "builder", "add-hosts", "network",
+		"shm-size", "ulimit", "cgroup-parent", "no-cache-filters", "allow"}
 	bakeInputs  = []string{"files", "targets", "set", "source"}
 	setupInputs = []string{"driver", "driver-opts", "endpoint", "name", "cleanup", "buildkitd-flags", "buildkitd-config",
 		"buildkitd-config-inline", "append"}
@@ -95,50 +95,13 @@ func (in actionInputs) checkUnknown(environ []string) error {
 // actionJobs turns the inputs into jobs with the same parsers as the
 // command line, so a bad input fails before any builder is touched.
 func actionJobs(ctx context.Context, env *Env, s settings, in actionInputs, bakeMode bool) ([]*builder.Job, map[string]string, error) {
-	summary := map[string]string{}
 	if bakeMode {
-		files, err := in.list("files", true)
-		if err != nil {
-			return nil, nil, err
-		}
-		targets, err := in.list("targets", true)
-		if err != nil {
-			return nil, nil, err
-		}
-		sets, err := in.list("set", false)
-		if err != nil {
-			return nil, nil, err
-		}
-		o := bakeOptions{files: files, overrides: sets}
-		if o.load, err = in.bool("load"); err != nil {
-			return nil, nil, err
-		}
-		if o.push, err = in.bool("push"); err != nil {
-			return nil, nil, err
-		}
-		o.provenance, o.sbom = in.get("provenance"), in.get("sbom")
-		changed := func(f string) bool { return in.get(f) != "" }
-		overrides, err := o.overrideList(changed)
-		if err != nil {
-			return nil, nil, err
-		}
-		if src := in.get("source"); src != "" && src != "." {
-			if err := os.Chdir(src); err != nil {
-				return nil, nil, fmt.Errorf("input source: %w", err)
-			}
-		}
-		def, err := bake.Load(ctx, bake.LoadOptions{Files: files, Targets: targets, Overrides: overrides})
-		if err != nil {
-			return nil, nil, err
-		}
-		jobs, err := def.Jobs(env.Getenv)
-		summary["files"], summary["targets"] = strings.Join(files, ", "), strings.Join(targets, ", ")
-		return jobs, summary, err
+		return actionBakeJobs(ctx, env, in)
 	}
 	var o buildOptions
 	var err error
 	o.file, o.target, o.provenance, o.sbom = in.get("file"), in.get("target"), in.get("provenance"), in.get("sbom")
-	o.network = in.get("network")
+	o.network, o.shmSize, o.cgroupParent = in.get("network"), in.get("shm-size"), in.get("cgroup-parent")
 	o.progress = "plain"
 	o.load = "false"
 	if b, err := in.bool("load"); err != nil {
@@ -165,6 +128,7 @@ func actionJobs(ctx context.Context, env *Env, s settings, in actionInputs, bake
 		{"build-contexts", false, &o.buildContexts}, {"outputs", false, &o.outputs},
 		{"cache-from", false, &o.cacheFrom}, {"cache-to", false, &o.cacheTo}, {"secrets", false, &o.secrets},
 		{"ssh", false, &o.ssh}, {"attests", false, &o.attests}, {"add-hosts", true, &o.addHosts},
+		{"ulimit", true, &o.ulimits}, {"no-cache-filters", true, &o.noCacheFilter}, {"allow", true, &o.allow},
 	} {
 		if *l.dst, err = in.list(l.name, l.commas); err != nil {
 			return nil, nil, err
@@ -182,12 +146,52 @@ func actionJobs(ctx context.Context, env *Env, s settings, in actionInputs, bake
 	if err != nil {
 		return nil, nil, err
 	}
-	summary["context"], summary["file"] = ctxDir, o.file
+	return []*builder.Job{{Name: "default", Req: req}}, buildSummary(ctxDir, &o, req), nil
+}
+
+// buildSummary is what the job summary shows of a build step's inputs.
+func buildSummary(ctxDir string, o *buildOptions, req *builder.Request) map[string]string {
+	summary := map[string]string{"context": ctxDir, "file": o.file}
 	summary["platforms"], summary["tags"] = strings.Join(o.platforms, ", "), strings.Join(o.tags, ", ")
 	var keys []string
 	for _, s := range req.Secrets {
 		keys = append(keys, s.ID)
 	}
 	summary["secrets"] = strings.Join(keys, ", ") // keys only, never values
-	return []*builder.Job{{Name: "default", Req: req}}, summary, nil
+	return summary
+}
+
+// actionBakeJobs reads a bake step's inputs, as bake's flags are read.
+func actionBakeJobs(ctx context.Context, env *Env, in actionInputs) ([]*builder.Job, map[string]string, error) {
+	var lists [4][]string
+	for i, name := range []string{"files", "targets", "set", "allow"} {
+		var err error
+		if lists[i], err = in.list(name, name != "set"); err != nil {
+			return nil, nil, err
+		}
+	}
+	files, targets, sets, allow := lists[0], lists[1], lists[2], lists[3]
+	o := bakeOptions{files: files, overrides: sets}
+	var err error
+	if o.load, err = in.bool("load"); err != nil {
+		return nil, nil, err
+	}
+	if o.push, err = in.bool("push"); err != nil {
+		return nil, nil, err
+	}
+	o.provenance, o.sbom = in.get("provenance"), in.get("sbom")
+	changed := func(f string) bool { return in.get(f) != "" }
+	overrides, err := o.overrideList(changed)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The action's wrapper runs this step in the source folder (its
+	// working directory), as bake-action runs bake there.
+	def, err := bake.Load(ctx, bake.LoadOptions{Files: files, Targets: targets, Overrides: overrides, Allow: allow})
+	if err != nil {
+		return nil, nil, err
+	}
+	jobs, err := bakeJobs(def, env.Getenv)
+	summary := map[string]string{"files": strings.Join(files, ", "), "targets": strings.Join(targets, ", ")}
+	return jobs, summary, err
 }

@@ -12,6 +12,7 @@ import (
 
 	bxbake "github.com/docker/buildx/bake"
 	"github.com/docker/buildx/bake/hclparser"
+	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
 
 	"github.com/xbuild/xbuild/builder"
@@ -33,6 +34,8 @@ type bakeOptions struct {
 	progress     string
 	noCache      bool
 	pull         bool
+	allow        []string
+	debug        bool
 }
 
 func newBakeCommand(env *Env, builderName *string) *cobra.Command {
@@ -41,7 +44,9 @@ func newBakeCommand(env *Env, builderName *string) *cobra.Command {
 		Use:   "bake [OPTIONS] [TARGET...]",
 		Short: "Build from a file",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runBake(cmd.Context(), env, *builderName, args, &o, cmd.Flags().Changed)
+			return withDebug(env, o.debug, func() error {
+				return runBake(cmd.Context(), env, *builderName, args, &o, cmd.Flags().Changed)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -55,9 +60,11 @@ func newBakeCommand(env *Env, builderName *string) *cobra.Command {
 	f.StringVar(&o.metadataFile, "metadata-file", "", "Write build result metadata to a file")
 	f.StringVar(&o.provenance, "provenance", "", `Shorthand for "--set=*.attest=type=provenance"`)
 	f.StringVar(&o.sbom, "sbom", "", `Shorthand for "--set=*.attest=type=sbom"`)
-	f.StringVar(&o.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet", "rawjson")`)
+	f.StringVar(&o.progress, "progress", "auto", `Set type of progress output ("auto", "none", "plain", "quiet", "rawjson", "tty")`)
 	f.BoolVar(&o.noCache, "no-cache", false, "Do not use cache when building the image")
 	f.BoolVar(&o.pull, "pull", false, "Always attempt to pull all referenced images")
+	f.StringArrayVar(&o.allow, "allow", nil, "Allow build to access specified resources")
+	f.BoolVarP(&o.debug, "debug", "D", false, "Enable debug logging")
 	return cmd
 }
 
@@ -105,7 +112,7 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 	if err != nil {
 		return err
 	}
-	lo := bake.LoadOptions{Files: o.files, Stdin: env.Stdin, Targets: targets, Overrides: overrides, Vars: vars}
+	lo := bake.LoadOptions{Files: o.files, Stdin: env.Stdin, Targets: targets, Overrides: overrides, Vars: vars, Allow: o.allow}
 	if o.list != "" {
 		return runBakeList(env.Stdout, o.list, lo)
 	}
@@ -126,11 +133,16 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 	if err != nil {
 		return err
 	}
-	mode, err := s.progressMode(o.progress, false)
+	progress := o.progress
+	if progress == "none" {
+		// Bake prints no image ID, so none and quiet are one display.
+		progress = string(progressui.QuietMode)
+	}
+	mode, err := s.progressMode(progress, false)
 	if err != nil {
 		return err
 	}
-	jobs, err := def.Jobs(env.Getenv)
+	jobs, err := bakeJobs(def, env.Getenv)
 	if err != nil {
 		return err
 	}
@@ -139,6 +151,23 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 		return err
 	}
 	return writeBakeMetadata(o.metadataFile, results)
+}
+
+// bakeJobs turns a definition into jobs once it is checked against what
+// --allow grants, so a definition that needs more builds nothing.
+func bakeJobs(def *bake.Definition, getenv func(string) string) ([]*builder.Job, error) {
+	jobs, err := def.Jobs(getenv)
+	if err != nil {
+		return nil, err
+	}
+	checkFS, err := envBool(getenv, true, "XBUILD_BAKE_ENTITLEMENTS_FS", "BUILDX_BAKE_ENTITLEMENTS_FS")
+	if err != nil {
+		return nil, err
+	}
+	if err := def.CheckEntitlements(checkFS); err != nil {
+		return nil, err
+	}
+	return jobs, nil
 }
 
 // writeBakeMetadata writes one entry per target.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"strings"
 
 	"github.com/distribution/reference"
+	"github.com/moby/buildkit/util/progress/progressui"
+	"github.com/moby/buildkit/util/stack"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/xbuild/xbuild/builder"
@@ -42,6 +45,17 @@ type buildOptions struct {
 	provenance    string
 	sbom          string
 	attests       []string
+	noCacheFilter []string
+	shmSize       string
+	ulimits       []string
+	cgroupParent  string
+	resources     []string
+	allow         []string
+	debug         bool
+	// legacyResources are docker build's --memory, --cpu-shares and the
+	// like, read as --resource entries before those of --resource.
+	legacyResources []string
+	compat          compatFlags
 }
 
 func newBuildCommand(env *Env, builderName *string) *cobra.Command {
@@ -52,7 +66,9 @@ func newBuildCommand(env *Env, builderName *string) *cobra.Command {
 		Short:   "Start a build",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runBuild(cmd.Context(), env, *builderName, args[0], &o, cmd.Flags().Changed)
+			return withDebug(env, o.debug, func() error {
+				return runBuild(cmd.Context(), env, *builderName, args[0], &o, cmd.Flags().Changed)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -65,7 +81,7 @@ func newBuildCommand(env *Env, builderName *string) *cobra.Command {
 	f.Lookup("load").NoOptDefVal = "true"
 	f.BoolVar(&o.push, "push", false, `Shorthand for "--output=type=registry"`)
 	f.StringArrayVarP(&o.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
-	f.StringVar(&o.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet", "rawjson")`)
+	f.StringVar(&o.progress, "progress", "auto", `Set type of progress output ("auto", "none", "plain", "quiet", "rawjson", "tty")`)
 	f.StringVar(&o.metadataFile, "metadata-file", "", "Write build result metadata to a file")
 	f.StringVar(&o.iidFile, "iidfile", "", "Write the image ID to a file")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
@@ -79,10 +95,18 @@ func newBuildCommand(env *Env, builderName *string) *cobra.Command {
 	f.BoolVar(&o.noCache, "no-cache", false, "Do not use cache when building the image")
 	f.BoolVar(&o.pull, "pull", false, "Always attempt to pull all referenced images")
 	f.StringVar(&o.network, "network", "", "Set the networking mode for the RUN instructions during build")
-	f.StringArrayVar(&o.addHosts, "add-host", nil, `Add a custom host-to-IP mapping (format: "host:ip")`)
+	f.StringSliceVar(&o.addHosts, "add-host", nil, `Add a custom host-to-IP mapping (format: "host:ip")`)
 	f.StringVar(&o.provenance, "provenance", "", `Shorthand for "--attest=type=provenance"`)
 	f.StringVar(&o.sbom, "sbom", "", `Shorthand for "--attest=type=sbom"`)
 	f.StringArrayVar(&o.attests, "attest", nil, `Attestation parameters (format: "type=sbom,generator=image")`)
+	f.StringArrayVar(&o.allow, "allow", nil, `Allow extra privileged entitlement (e.g., "network.host", "security.insecure", "device")`)
+	f.StringVar(&o.cgroupParent, "cgroup-parent", "", `Set the parent cgroup for the "RUN" instructions during build`)
+	f.StringArrayVar(&o.noCacheFilter, "no-cache-filter", nil, "Do not cache specified stages")
+	f.StringArrayVar(&o.resources, "resource", nil, `Resource limits for build containers (format: "memory=2g", "cpu-quota=50000")`)
+	f.StringVar(&o.shmSize, "shm-size", "", `Shared memory size for build containers (bytes, e.g. "64m", "2g")`)
+	f.StringArrayVar(&o.ulimits, "ulimit", nil, `Ulimit options (format: "nofile=1024:2048")`)
+	f.BoolVarP(&o.debug, "debug", "D", false, "Enable debug logging")
+	addCompatFlags(f, &o)
 	return cmd
 }
 
@@ -95,10 +119,11 @@ func runBuild(ctx context.Context, env *Env, builderName, contextArg string, o *
 	if err != nil {
 		return err
 	}
-	mode, err := s.progressMode(o.progress, o.quiet)
+	mode, printID, err := o.display(s)
 	if err != nil {
 		return err
 	}
+	warnIgnoredFlags(env.Stderr, changed)
 	results, err := runJobs(ctx, env, s, builderName, []*builder.Job{{Name: "default", Req: req}}, mode, o.metadataFile != "")
 	var te *builder.TargetError
 	if errors.As(err, &te) {
@@ -107,7 +132,7 @@ func runBuild(ctx context.Context, env *Env, builderName, contextArg string, o *
 	if err != nil {
 		return err
 	}
-	if res := results["default"]; o.quiet && res.ImageID != "" {
+	if res := results["default"]; printID && res.ImageID != "" {
 		fmt.Fprintln(env.Stdout, res.ImageID)
 	}
 	return nil
@@ -123,7 +148,6 @@ func (o *buildOptions) request(env *Env, s settings, contextArg string, changed 
 		Target:       o.target,
 		NoCache:      o.noCache,
 		Pull:         o.pull,
-		Network:      o.network,
 		MetadataFile: o.metadataFile,
 		IIDFile:      o.iidFile,
 	}
@@ -168,13 +192,28 @@ func (o *buildOptions) request(env *Env, s settings, contextArg string, changed 
 	if req.CacheTo, err = parseCache("--cache-to", o.cacheTo); err != nil {
 		return nil, err
 	}
-	if err := validateNetwork(o.network); err != nil {
-		return nil, err
-	}
-	if req.ExtraHosts, err = parseHosts(o.addHosts); err != nil {
+	if err := o.runOptions(req); err != nil {
 		return nil, err
 	}
 	return req, nil
+}
+
+// display reads --progress and --quiet as buildx does: --quiet, and so
+// --progress=quiet, hide the progress and print the image ID at the end;
+// --progress=none only hides the progress.
+func (o *buildOptions) display(s settings) (mode progressui.DisplayMode, printID bool, err error) {
+	switch {
+	case o.progress == "none" && o.quiet:
+		return "", false, errors.New("--progress=none and --quiet cannot be used together: keep one")
+	case o.progress == "none":
+		return progressui.QuietMode, false, nil
+	case o.progress == "quiet":
+		return progressui.QuietMode, true, nil
+	case o.quiet && o.progress != "auto" && o.progress != "":
+		return "", false, fmt.Errorf("--progress=%s and --quiet cannot be used together: keep one", o.progress)
+	}
+	mode, err = s.progressMode(o.progress, o.quiet)
+	return mode, o.quiet, err
 }
 
 func (o *buildOptions) parseOutputs() ([]exporter.Output, error) {
@@ -239,28 +278,43 @@ func parseKeyValues(flag string, in []string, getenv func(string) string) (map[s
 	return out, nil
 }
 
-// parseHosts reads --add-host "host:ip" (or "host=ip"; the IP may be
-// IPv6) into the frontend's "host=ip" form.
-func parseHosts(in []string) ([]string, error) {
-	var out []string
-	for _, h := range in {
-		sep := strings.IndexAny(h, ":=")
-		if sep <= 0 || sep == len(h)-1 {
-			return nil, fmt.Errorf("invalid --add-host %q: want host:ip", h)
-		}
-		ip := h[sep+1:]
-		if net.ParseIP(ip) == nil && ip != "host-gateway" {
-			return nil, fmt.Errorf("invalid --add-host %q: %q is not an IP address", h, ip)
-		}
-		out = append(out, h[:sep]+"="+ip)
+// withDebug runs a command under -D/--debug: logrus output (xbuild's and
+// its libraries') at debug level on stderr and, when the command fails,
+// every error of the chain and BuildKit's stack traces, before main prints
+// the error once as usual.
+func withDebug(env *Env, on bool, run func() error) error {
+	if !on {
+		return run()
 	}
-	return out, nil
+	logrus.SetOutput(env.Stderr)
+	logrus.SetLevel(logrus.DebugLevel)
+	err := run()
+	if err != nil {
+		printErrorChain(env.Stderr, err)
+	}
+	return err
 }
 
-func validateNetwork(n string) error {
-	switch n {
-	case "", "default", "host", "none":
-		return nil
+// printErrorChain prints each error wrapped in err, outermost first and
+// indented by depth, so the layer that added each part is visible.
+func printErrorChain(w io.Writer, err error) {
+	fmt.Fprintln(w, "DEBUG: error chain, outermost first:")
+	var walk func(err error, depth int)
+	walk = func(err error, depth int) {
+		fmt.Fprintf(w, "DEBUG: %s%T: %v\n", strings.Repeat("  ", depth), err, err)
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			if next := u.Unwrap(); next != nil {
+				walk(next, depth+1)
+			}
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e, depth+1)
+			}
+		}
 	}
-	return fmt.Errorf("invalid --network %q: use default, host or none", n)
+	walk(err, 0)
+	if len(stack.Traces(err)) > 0 {
+		fmt.Fprintf(w, "DEBUG: stack traces:\n%+v\n", stack.Formatter(err))
+	}
 }

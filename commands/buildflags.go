@@ -1,14 +1,21 @@
 package commands
 
 import (
+	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/docker/buildx/util/buildflags"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	"github.com/spf13/pflag"
 
 	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/exporter"
@@ -41,10 +48,9 @@ func parseAnnotations(in []string) (map[string]string, error) {
 // requests keyed by type.
 func parseAttests(attests []string, provenance, sbom string, changed func(string) bool) (map[string]builder.Attest, error) {
 	out := map[string]builder.Attest{}
-	add := func(flag, typ, params string) error {
-		a, err := parseAttestParams(params)
+	add := func(flag, typ, value string, a builder.Attest, err error) error {
 		if err != nil {
-			return fmt.Errorf("invalid %s %q: %w", flag, params, err)
+			return fmt.Errorf("invalid %s %q: %w", flag, value, err)
 		}
 		if _, dup := out[typ]; dup {
 			return fmt.Errorf("attestation %s given twice: keep one of --attest type=%s and --%s", typ, typ, typ)
@@ -69,7 +75,8 @@ func parseAttests(attests []string, provenance, sbom string, changed func(string
 		if typ != "provenance" && typ != "sbom" {
 			return nil, fmt.Errorf("invalid --attest %q: type must be provenance or sbom", s)
 		}
-		if err := add("--attest", typ, strings.Join(rest, ",")); err != nil {
+		a, err := attestFields(rest)
+		if err := add("--attest", typ, s, a, err); err != nil {
 			return nil, err
 		}
 	}
@@ -77,7 +84,8 @@ func parseAttests(attests []string, provenance, sbom string, changed func(string
 		if !changed(typ) {
 			continue
 		}
-		if err := add("--"+typ, typ, v); err != nil {
+		a, err := parseAttestParams(v)
+		if err := add("--"+typ, typ, v, a, err); err != nil {
 			return nil, err
 		}
 	}
@@ -97,6 +105,13 @@ func parseAttestParams(s string) (builder.Attest, error) {
 	if err != nil {
 		return builder.Attest{}, err
 	}
+	return attestFields(fields)
+}
+
+// attestFields reads the key=value fields of one attestation. BuildKit
+// splits Params as CSV again, so each field goes back whole, quoted when
+// it holds a comma or a quote.
+func attestFields(fields []string) (builder.Attest, error) {
 	var keep []string
 	var a builder.Attest
 	for _, f := range fields {
@@ -120,7 +135,11 @@ func parseAttestParams(s string) (builder.Attest, error) {
 			keep = append(keep, f)
 		}
 	}
-	a.Params = strings.Join(keep, ",")
+	var params strings.Builder
+	w := csv.NewWriter(&params)
+	_ = w.Write(keep) // a strings.Builder never fails a write
+	w.Flush()
+	a.Params = strings.TrimSuffix(params.String(), "\n")
 	return a, nil
 }
 
@@ -224,4 +243,107 @@ func parseCache(flag string, in []string) ([]bkclient.CacheOptionsEntry, error) 
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// runOptions fills in what RUN steps get and the entitlements the solve
+// asks for. It runs after the outputs and --no-cache are read.
+func (o *buildOptions) runOptions(req *builder.Request) error {
+	if err := builder.ValidateNetwork(o.network); err != nil {
+		return err
+	}
+	req.Network, req.CgroupParent = o.network, o.cgroupParent
+	var err error
+	if req.ExtraHosts, err = builder.ParseExtraHosts(o.addHosts); err != nil {
+		return err
+	}
+	if req.ShmSize, err = builder.ParseShmSize(o.shmSize); err != nil {
+		return err
+	}
+	if req.Ulimits, err = builder.ParseUlimits(o.ulimits); err != nil {
+		return err
+	}
+	if req.Resources, err = builder.ParseResources(append(slices.Clone(o.legacyResources), o.resources...)); err != nil {
+		return err
+	}
+	req.NoCacheFilter = builder.ParseNoCacheFilter(o.noCacheFilter)
+	if req.NoCache && len(req.NoCacheFilter) > 0 {
+		return errors.New("--no-cache and --no-cache-filter cannot be used together: --no-cache already rebuilds every stage, keep one")
+	}
+	var localDelete bool
+	if req.Allow, localDelete, err = builder.ParseEntitlements(o.allow); err != nil {
+		return err
+	}
+	return checkLocalDelete(req.Outputs, localDelete)
+}
+
+// checkLocalDelete refuses a local output that deletes what the build did
+// not write unless --allow grants it, as buildx does.
+func checkLocalDelete(outs []exporter.Output, allowed bool) error {
+	for _, out := range outs {
+		if out.Type == exporter.TypeLocal && out.Attrs["mode"] == "delete" && !allowed {
+			return fmt.Errorf("output %s has mode=delete, which removes files the build did not write there: pass --allow=%s to grant it",
+				out.Dest, buildflags.EntitlementBuildxLocalDelete)
+		}
+	}
+	return nil
+}
+
+// legacyResource is one of docker build's resource flags (--memory=2g),
+// which buildx reads as the same key of --resource.
+type legacyResource struct {
+	key string
+	to  *[]string
+}
+
+func (l legacyResource) String() string { return "" }
+func (l legacyResource) Type() string   { return "string" }
+func (l legacyResource) Set(v string) error {
+	*l.to = append(*l.to, l.key+"="+v)
+	return nil
+}
+
+// compatFlags are docker build's flags that buildx accepts, hidden, and
+// BuildKit has no use for.
+type compatFlags struct {
+	compress, squash, rm, forceRM bool
+	isolation                     string
+	securityOpt                   []string
+}
+
+// ignoredFlagWarnings say, for the ignored flags that once changed the
+// result, what to do instead.
+var ignoredFlagWarnings = map[string]string{
+	"isolation":    "--isolation is ignored: BuildKit has no isolation setting",
+	"security-opt": "--security-opt is ignored: with BuildKit a step asks for it with RUN --security=insecure (and the build with --allow security.insecure)",
+	"squash":       "--squash is ignored: BuildKit does not squash layers; copy the result into a fresh stage of a multi-stage Dockerfile instead",
+}
+
+// addCompatFlags adds docker build's flags that buildx keeps, hidden.
+func addCompatFlags(f *pflag.FlagSet, o *buildOptions) {
+	for _, r := range []struct{ name, short string }{
+		{"memory", "m"}, {"memory-swap", ""}, {"cpu-shares", "c"}, {"cpu-period", ""},
+		{"cpu-quota", ""}, {"cpuset-cpus", ""}, {"cpuset-mems", ""},
+	} {
+		f.VarP(legacyResource{key: r.name, to: &o.legacyResources}, r.name, r.short, `Same as "--resource `+r.name+`=VALUE"`)
+		_ = f.MarkHidden(r.name)
+	}
+	c := &o.compat
+	f.BoolVar(&c.compress, "compress", false, "Ignored: BuildKit sends only the context files a build uses")
+	f.StringVar(&c.isolation, "isolation", "", "Ignored: container isolation technology")
+	f.StringSliceVar(&c.securityOpt, "security-opt", nil, `Ignored: use "RUN --security=insecure"`)
+	f.BoolVar(&c.squash, "squash", false, "Ignored: squash in a multi-stage Dockerfile")
+	f.BoolVar(&c.rm, "rm", true, "Ignored: BuildKit leaves no intermediate containers")
+	f.BoolVar(&c.forceRM, "force-rm", false, "Ignored: BuildKit leaves no intermediate containers")
+	for _, name := range []string{"compress", "isolation", "security-opt", "squash", "rm", "force-rm"} {
+		_ = f.MarkHidden(name)
+	}
+}
+
+// warnIgnoredFlags prints a warning for each ignored flag given.
+func warnIgnoredFlags(w io.Writer, changed func(string) bool) {
+	for _, name := range slices.Sorted(maps.Keys(ignoredFlagWarnings)) {
+		if changed(name) {
+			fmt.Fprintf(w, "WARNING: %s\n", ignoredFlagWarnings[name])
+		}
+	}
 }

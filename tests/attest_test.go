@@ -268,7 +268,7 @@ func TestMetadataProvenanceModes(t *testing.T) {
 }
 `, dir, env.BaseImage)})
 	md := filepath.Join(t.TempDir(), "bake.json")
-	mustXB(t, cfg, []string{"bake", "--metadata-file", md, "one"}, withDir(bakeDir))
+	mustXB(t, cfg, []string{"bake", "--allow", "fs.read=" + dir, "--metadata-file", md, "one"}, withDir(bakeDir))
 	var bm map[string]map[string]json.RawMessage
 	data, err := os.ReadFile(md)
 	if err != nil {

@@ -30,7 +30,7 @@ func TestBadInput(t *testing.T) {
 		{name: "bad remote address", args: []string{"create", "--name", "bad", "--driver", "remote", "http://x"}, want: `remote driver address "http://x"`},
 		{name: "bad progress", args: []string{"build", "--progress", "fancy", "."}, want: `invalid progress mode "fancy"`},
 		{name: "bad tag", args: []string{"build", "-t", "bad tag!", "."}, want: `invalid tag "bad tag!"`},
-		{name: "missing secret file", args: []string{"build", "--secret", "id=s,src=/no/such/file", "."}, want: `secret "s": file /no/such/file`},
+		{name: "missing secret file", args: []string{"build", "--secret", "id=s,src=/no/such/file", "."}, want: `secret "s": file "/no/such/file"`},
 		{name: "unknown attest type", args: []string{"build", "--attest", "type=vex", "."}, want: "type must be provenance or sbom"},
 	}
 	for _, tt := range tests {

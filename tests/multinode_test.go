@@ -88,7 +88,7 @@ func TestMultiNodeBuilder(t *testing.T) {
   "arm": {"context": %q, "platforms": ["linux/arm64"], "tags": [%q], "args": {"BASE": %q}}},
  "group": {"default": {"targets": ["both", "arm"]}}}`,
 		helloContext(t), tag+"-bake", env.BaseImage, helloContext(t), tag+"-bake-arm", env.BaseImage)
-	r = mustXB(t, cfg, []string{"bake", "-f", "-", "--push"}, withStdin(bakeFile))
+	r = mustXB(t, cfg, []string{"bake", "-f", "-", "--push", "--allow", "fs.read=" + os.TempDir()}, withStdin(bakeFile))
 	if !strings.Contains(r.Stderr, "joining the nodes' images into one index for "+tag+"-bake\n") || strings.Contains(r.Stderr, "index for "+tag+"-bake-arm") {
 		t.Errorf("bake: want target both joined from two nodes, target arm built on one:\n%s", r.Stderr)
 	}

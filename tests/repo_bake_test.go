@@ -52,7 +52,7 @@ func TestRepositoryBakeFile(t *testing.T) {
 	// with another GOARCH, and hack/env up already builds the generator
 	// for both.
 	dest := t.TempDir()
-	mustXB(t, cfg, []string{"bake", "binaries",
+	mustXB(t, cfg, []string{"bake", "binaries", "--allow", "fs.read=/etc/ssl/certs",
 		"--set", "binaries.platform=linux/" + runtime.GOARCH,
 		"--set", "binaries.output=type=local,dest=" + dest,
 		"--set", "binaries.args.VERSION=v0.0.0-repo-bake"},

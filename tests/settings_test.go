@@ -44,7 +44,9 @@ func runFront(t *testing.T, front string, j frontJob, env ...string) result {
 			}
 		}
 	case "bake":
-		args = []string{"bake", "-f", j.bakeFile(t)}
+		// The context is a folder of its own, outside the one bake runs
+		// in: reading it is granted, as with buildx.
+		args = []string{"bake", "-f", j.bakeFile(t), "--allow", "fs.read=" + j.ctxDir}
 	}
 	if j.builder != "" {
 		args = append(args, "--builder", j.builder)

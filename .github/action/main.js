@@ -88,8 +88,12 @@ async function main() {
   const bin = await install();
   fs.appendFileSync(process.env.GITHUB_STATE, `xbuild=${bin}\n`);
   ensureEmulation();
+  // The bake files and every path in them are relative to the folder the
+  // source input names, as bake-action runs bake there.
+  const source = (process.env.INPUT_SOURCE || '').trim();
   const r = spawnSync(bin, ['action', 'run'], {
     stdio: 'inherit',
+    cwd: source && source !== '.' ? path.resolve(source) : undefined,
     env: { ...process.env, GITHUB_ACTIONS: 'true', XBUILD_ACTION_DIR: actionDir },
   });
   process.exit(r.status === null ? 1 : r.status);

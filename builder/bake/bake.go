@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -34,12 +36,20 @@ type LoadOptions struct {
 	Overrides []string
 	// Vars are --var values; they win over the environment.
 	Vars map[string]string
+	// Allow are the --allow values: what the definition may do beyond
+	// reading and writing under the working folder (fs.read=PATH,
+	// fs.write=PATH, fs=PATH or *, network.host, security.insecure,
+	// device[=NAME], ssh).
+	Allow []string
 }
 
 // Definition is a resolved bake definition.
 type Definition struct {
 	Group  map[string]*bxbake.Group  `json:"group,omitempty"`
 	Target map[string]*bxbake.Target `json:"target"`
+	// granted is what --allow, the working folder and the --set values
+	// (typed by the user, so granted by typing them) let the targets do.
+	granted bxbake.EntitlementConf
 }
 
 // ErrNoDefinition is returned when no bake file was found.
@@ -62,14 +72,144 @@ func Load(ctx context.Context, opts LoadOptions) (*Definition, error) {
 	if len(targets) == 0 {
 		targets = []string{"default"}
 	}
-	// The entitlement record collects the paths a bake reads and writes, for
-	// buildx's approval prompt; xbuild has no such prompt, but overrides of
-	// outputs write into it and need one.
-	tgts, grps, err := bxbake.ReadTargets(ctx, files, targets, opts.Overrides, defaults(), opts.Vars, &bxbake.EntitlementConf{})
+	granted, err := grantedEntitlements(opts.Allow)
 	if err != nil {
 		return nil, err
 	}
-	return &Definition{Group: grps, Target: tgts}, nil
+	// ReadTargets adds the paths --set values name to what is granted.
+	tgts, grps, err := bxbake.ReadTargets(ctx, files, targets, opts.Overrides, defaults(), opts.Vars, &granted)
+	if err != nil {
+		return nil, err
+	}
+	return &Definition{Group: grps, Target: tgts, granted: granted}, nil
+}
+
+// grantedEntitlements reads --allow with buildx's parser, one value at a
+// time to name a bad one; the working folder is granted to read and write.
+func grantedEntitlements(allow []string) (bxbake.EntitlementConf, error) {
+	for _, a := range allow {
+		if _, err := bxbake.ParseEntitlements([]string{a}); err != nil {
+			return bxbake.EntitlementConf{}, fmt.Errorf("invalid --allow %q: %v; use fs.read=PATH, fs.write=PATH, fs=PATH, network.host, security.insecure, device[=NAME] or ssh", a, err)
+		}
+	}
+	granted, err := bxbake.ParseEntitlements(allow)
+	if err != nil {
+		return bxbake.EntitlementConf{}, err
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return bxbake.EntitlementConf{}, fmt.Errorf("reading the working folder: %w", err)
+	}
+	granted.FSRead = append(granted.FSRead, wd)
+	granted.FSWrite = append(granted.FSWrite, wd)
+	return granted, nil
+}
+
+// ErrNotGranted is a definition that needs more than --allow grants.
+var ErrNotGranted = cerrdefs.ErrPermissionDenied.WithMessage("additional privileges requested")
+
+// CheckEntitlements refuses, before any build, a definition that needs
+// more than is granted: local paths outside the working folder, host
+// network, insecure steps, devices, the default SSH agent, deleting in a
+// local output. buildx's bake package says what each target needs, as in
+// buildx; where buildx prompts, the error lists the --allow flags to add.
+// Without checkFS (BUILDX_BAKE_ENTITLEMENTS_FS=0) paths and SSH pass.
+func (d *Definition) CheckEntitlements(checkFS bool) error {
+	opts, err := bxbake.TargetsToBuildOpt(copyTargets(d.Target), nil)
+	if err != nil {
+		return fmt.Errorf("checking what the bake definition needs: %w", err)
+	}
+	missing, err := d.granted.Validate(opts)
+	if err != nil {
+		return fmt.Errorf("checking what the bake definition needs: %w", err)
+	}
+	wd, err := os.Getwd()
+	if err == nil {
+		wd, err = filepath.EvalSymlinks(wd)
+	}
+	if err != nil {
+		return fmt.Errorf("reading the working folder: %w", err)
+	}
+	needs, flags := describeMissing(missing, checkFS, wd)
+	if len(flags) == 0 {
+		return nil
+	}
+	hint := ""
+	if checkFS && slices.ContainsFunc(flags, func(f string) bool { return strings.HasPrefix(f, "--allow=fs") || f == "--allow=ssh" }) {
+		hint = " (BUILDX_BAKE_ENTITLEMENTS_FS=0 turns the filesystem checks off)"
+	}
+	return fmt.Errorf("%w: the bake definition needs %s; pass %s to grant it%s",
+		ErrNotGranted, strings.Join(needs, ", "), strings.Join(flags, " "), hint)
+}
+
+// copyTargets copies what TargetsToBuildOpt rewrites (each target's context
+// and its outputs' destinations), so the definition stays as resolved.
+func copyTargets(in map[string]*bxbake.Target) map[string]*bxbake.Target {
+	out := make(map[string]*bxbake.Target, len(in))
+	for name, t := range in {
+		c := *t
+		c.Outputs = make(buildflags.Exports, len(t.Outputs))
+		for i, o := range t.Outputs {
+			if o != nil {
+				oc := *o
+				c.Outputs[i] = &oc
+			}
+		}
+		out[name] = &c
+	}
+	return out
+}
+
+// describeMissing says in words what is missing, with the --allow flag
+// granting each. Paths show relative to wd when that is at most one
+// folder up, as typed.
+func describeMissing(m bxbake.EntitlementConf, checkFS bool, wd string) (needs, flags []string) {
+	add := func(need, allow string) {
+		needs, flags = append(needs, need), append(flags, "--allow="+allow)
+	}
+	if m.NetworkHost {
+		add("the host's network", "network.host")
+	}
+	if m.SecurityInsecure {
+		add("privileged (insecure) RUN steps", "security.insecure")
+	}
+	if m.Devices != nil && m.Devices.All {
+		add("access to all CDI devices", "device")
+	} else if m.Devices != nil {
+		for _, dev := range slices.Sorted(maps.Keys(m.Devices.Devices)) {
+			add("access to device "+dev, "device="+dev)
+		}
+	}
+	if m.LocalOutputDelete {
+		add("deleting files in local outputs", buildflags.EntitlementBuildxLocalDelete)
+	}
+	if !checkFS {
+		return needs, flags
+	}
+	if m.SSH {
+		add("the default SSH agent", "ssh")
+	}
+	for _, p := range m.FSRead {
+		if slices.Contains(m.FSWrite, p) {
+			add("read and write access to "+shortPath(p, wd), "fs="+shortPath(p, wd))
+		} else {
+			add("read access to "+shortPath(p, wd), "fs.read="+shortPath(p, wd))
+		}
+	}
+	for _, p := range m.FSWrite {
+		if !slices.Contains(m.FSRead, p) {
+			add("write access to "+shortPath(p, wd), "fs.write="+shortPath(p, wd))
+		}
+	}
+	return needs, flags
+}
+
+func shortPath(p, wd string) string {
+	rel, err := filepath.Rel(wd, p)
+	if err != nil || strings.HasPrefix(rel, ".."+string(filepath.Separator)+"..") {
+		return p
+	}
+	return rel
 }
 
 // checkInherits rejects targets that inherit from each other in a loop,
@@ -216,7 +356,6 @@ func request(t *bxbake.Target, getenv func(string) string) (*builder.Request, ma
 		Labels:        values(t.Labels),
 		Tags:          t.Tags,
 		Target:        deref(t.Target, ""),
-		Network:       deref(t.NetworkMode, ""),
 		Pull:          t.Pull != nil && *t.Pull,
 		NoCache:       t.NoCache != nil && *t.NoCache,
 		BuildContexts: map[string]string{},
@@ -236,6 +375,9 @@ func request(t *bxbake.Target, getenv func(string) string) (*builder.Request, ma
 	}
 	var err error
 	if req.Platforms, err = builder.ParsePlatforms(t.Platforms); err != nil {
+		return nil, nil, err
+	}
+	if err := runOptions(t, req); err != nil {
 		return nil, nil, err
 	}
 	deps := map[string]string{}
@@ -287,12 +429,6 @@ func request(t *bxbake.Target, getenv func(string) string) (*builder.Request, ma
 	}
 	req.CacheFrom = cacheEntries(t.CacheFrom)
 	req.CacheTo = cacheEntries(t.CacheTo)
-	for h, ip := range t.ExtraHosts {
-		if ip != nil {
-			req.ExtraHosts = append(req.ExtraHosts, h+"="+*ip)
-		}
-	}
-	sort.Strings(req.ExtraHosts)
 	for _, a := range t.Annotations {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
@@ -305,6 +441,44 @@ func request(t *bxbake.Target, getenv func(string) string) (*builder.Request, ma
 		}
 	}
 	return req, deps, nil
+}
+
+// runOptions reads what RUN steps get, the entitlements and the call with
+// the parsers build's flags use. A target with both no-cache and
+// no-cache-filter builds without cache, as in buildx.
+func runOptions(t *bxbake.Target, req *builder.Request) error {
+	if cf, err := buildflags.ParseCallFunc(deref(t.Call, "")); err != nil {
+		return fmt.Errorf("invalid call %q: %w", *t.Call, err)
+	} else if cf != nil {
+		return fmt.Errorf("call %q is not supported yet: xbuild only builds; remove call or set it to \"build\"", *t.Call)
+	}
+	req.Network = deref(t.NetworkMode, "")
+	if err := builder.ValidateNetwork(req.Network); err != nil {
+		return err
+	}
+	var hosts []string
+	for _, h := range slices.Sorted(maps.Keys(t.ExtraHosts)) {
+		if ip := t.ExtraHosts[h]; ip != nil {
+			hosts = append(hosts, h+"="+*ip)
+		}
+	}
+	var err error
+	if req.ExtraHosts, err = builder.ParseExtraHosts(hosts); err != nil {
+		return err
+	}
+	if req.ShmSize, err = builder.ParseShmSize(deref(t.ShmSize, "")); err != nil {
+		return err
+	}
+	if req.Ulimits, err = builder.ParseUlimits(t.Ulimits); err != nil {
+		return err
+	}
+	if req.Resources, err = builder.ParseResources(t.Resources.ToEntries()); err != nil {
+		return err
+	}
+	req.NoCacheFilter = builder.ParseNoCacheFilter(t.NoCacheFilter)
+	// buildx.local.delete is for the definition check, not for BuildKit.
+	req.Allow, _, err = builder.ParseEntitlements(t.Entitlements)
+	return err
 }
 
 func cacheEntries(in buildflags.CacheOptions) []bkclient.CacheOptionsEntry {
