@@ -43,6 +43,11 @@ type Instance struct {
 	SBOMGenerator string
 	// SBOMGeneratorFrom says where SBOMGenerator came from, for messages.
 	SBOMGeneratorFrom string
+	// Err is why a stored builder could not be loaded (an unreadable
+	// file, a driver xbuild does not have, such as one only buildx has).
+	// Only All returns such instances, without nodes, so that one broken
+	// builder does not hide the others.
+	Err error
 }
 
 func (r *Resolver) setSBOMGenerator(inst *Instance, own string) {
@@ -134,11 +139,7 @@ func (r *Resolver) fromStore(ctx context.Context, b *store.Builder) (*Instance, 
 		if err != nil {
 			return nil, fmt.Errorf("builder %q node %q: %w", b.Name, n.Name, err)
 		}
-		plats, err := ParsePlatforms(n.Platforms)
-		if err != nil {
-			return nil, fmt.Errorf("builder %q node %q: %w", b.Name, n.Name, err)
-		}
-		inst.Nodes = append(inst.Nodes, Node{Name: n.Name, Endpoint: n.Endpoint, Driver: d, Platforms: plats})
+		inst.Nodes = append(inst.Nodes, Node{Name: n.Name, Endpoint: n.Endpoint, Driver: d, Platforms: n.Platforms})
 	}
 	r.setSBOMGenerator(inst, b.SBOMGenerator)
 	if len(inst.Nodes) == 0 {
@@ -185,6 +186,7 @@ func NodeConfig(builderName string, n store.Node, getenv engine.Env) driver.Conf
 }
 
 // All lists every builder: those of the store, then the Docker contexts'.
+// A stored builder that cannot be loaded is listed with Err set.
 func (r *Resolver) All(ctx context.Context) ([]*Instance, error) {
 	var bs []*store.Builder
 	if err := r.Store.View(func(tx *store.Txn) error {
@@ -196,9 +198,13 @@ func (r *Resolver) All(ctx context.Context) ([]*Instance, error) {
 	}
 	var out []*Instance
 	for _, b := range bs {
+		if b.Err != nil {
+			out = append(out, &Instance{Name: b.Name, Err: b.Err})
+			continue
+		}
 		inst, err := r.fromStore(ctx, b)
 		if err != nil {
-			return nil, err
+			inst = &Instance{Name: b.Name, Driver: b.Driver, Err: err}
 		}
 		out = append(out, inst)
 	}

@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/xbuild/xbuild/builder"
@@ -171,14 +170,6 @@ func nodePlatforms(n builder.Node, info driver.Info) string {
 		}
 	}
 	return strings.Join(out, ", ")
-}
-
-func formatPlatforms(ps []ocispecs.Platform) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = builder.FormatPlatform(p)
-	}
-	return out
 }
 
 // parseDriverOpts reads --driver-opt values, each a comma-separated list of

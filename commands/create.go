@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/pkg/namesgenerator"
@@ -15,6 +16,7 @@ import (
 	"github.com/xbuild/xbuild/builder/store"
 	"github.com/xbuild/xbuild/driver"
 	"github.com/xbuild/xbuild/driver/container"
+	"github.com/xbuild/xbuild/engine"
 )
 
 // defaultCreateDriver is what `create` makes without --driver, as buildx.
@@ -23,6 +25,24 @@ const defaultCreateDriver = container.Name
 // daemonDrivers start the daemon they talk to, so they take its flags and
 // configuration.
 var daemonDrivers = map[string]bool{container.Name: true}
+
+// engineDrivers run on a Docker Engine, which a node's endpoint names.
+var engineDrivers = map[string]bool{container.Name: true, builder.DefaultDriver: true}
+
+// engineEndpoint is the endpoint buildx's create keeps for a node of an
+// engineDrivers driver given none: the current Docker context's name, or
+// the default context's host. Both tools share the builder, and buildx
+// reads an empty endpoint as the local socket, whatever DOCKER_HOST says.
+// Empty when the engine's TLS comes from the environment, which no
+// endpoint can name (buildx refuses to create such a builder; xbuild keeps
+// following the environment).
+func engineEndpoint(getenv engine.Env) string {
+	ep, err := engine.Current(getenv)
+	if err != nil || ep.Context == engine.DefaultContext && ep.TLSDir != "" {
+		return ""
+	}
+	return store.EndpointKey(ep.Context, ep.Host)
+}
 
 type createOptions struct {
 	name            string
@@ -133,6 +153,9 @@ func checkCreateNames(o *createOptions) error {
 			return fmt.Errorf("--node: %w", err)
 		}
 	}
+	// Names are lowercase, as buildx stores them, so that what we print
+	// and select is the name both tools list.
+	o.name, o.node = strings.ToLower(o.name), strings.ToLower(o.node)
 	return nil
 }
 
@@ -161,6 +184,9 @@ func newBuilderState(ctx context.Context, env *Env, endpoint string, o *createOp
 	}
 	if drv == "remote" && endpoint == "" {
 		endpoint = env.Getenv("BUILDKIT_HOST")
+	}
+	if endpoint == "" && engineDrivers[drv] {
+		endpoint = engineEndpoint(env.Getenv)
 	}
 	nodeName := o.node
 	if nodeName == "" {
@@ -199,7 +225,7 @@ func newNodeState(o *createOptions, name, endpoint, drv string) (store.Node, err
 	if err != nil {
 		return store.Node{}, err
 	}
-	n.Platforms = formatPlatforms(plats)
+	n.Platforms = plats
 	if (o.buildkitdFlags != "" || o.buildkitdConfig != "") && !daemonDrivers[drv] {
 		return store.Node{}, fmt.Errorf("--buildkitd-flags and --buildkitd-config need a driver that starts BuildKit (%s): the %s driver talks to a daemon it does not run", container.Name, drv)
 	}

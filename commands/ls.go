@@ -59,8 +59,21 @@ func runLs(ctx context.Context, env *Env, o lsOptions) error {
 	for i, inst := range all {
 		rows[i] = lsBuilder{Name: inst.Name, Driver: inst.Driver, Dynamic: inst.FromContext, Current: inst.Name == current,
 			Nodes: lsNodes(ctx, inst, o.timeout)}
+		if inst.Err != nil {
+			rows[i].Err = inst.Err.Error()
+		}
 	}
-	return render(env.Stdout, rows, !o.noTrunc)
+	if err := render(env.Stdout, rows, !o.noTrunc); err != nil {
+		return err
+	}
+	// A builder that cannot be loaded is listed, and why is said after the
+	// list, in buildx's words.
+	for _, b := range rows {
+		if b.Err != "" {
+			fmt.Fprintf(env.Stderr, "Cannot load builder %s: %s\n", b.Name, b.Err)
+		}
+	}
+	return nil
 }
 
 // lsBuilder is one builder as `ls --format json` prints it: buildx's field
@@ -71,6 +84,7 @@ type lsBuilder struct {
 	Dynamic bool
 	Nodes   []lsNode
 	Current bool
+	Err     string `json:",omitempty"`
 }
 
 type lsNode struct {
@@ -152,7 +166,11 @@ func lsTable(w io.Writer, rows []lsBuilder, trunc bool) error {
 		if b.Current {
 			mark = "*"
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t\t\t\t\n", b.Name, mark, b.Driver)
+		status := ""
+		if b.Err != "" {
+			status = "error"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t\t\t\n", b.Name, mark, b.Driver, status)
 		for _, n := range b.Nodes {
 			fmt.Fprintf(tw, " \\_ %s\t \\_ %s\t%s\t%s\t%s\t%s\n", n.Name, n.Endpoint, n.Status, n.Version,
 				n.ImageStore, truncate(n.platforms, trunc))
@@ -185,7 +203,7 @@ func lsTemplate(w io.Writer, tmpl *template.Template, rows []lsBuilder, trunc bo
 		if b.Current {
 			name += "*"
 		}
-		out := []lsRow{{Name: name, DriverEndpoint: b.Driver, Builder: b}}
+		out := []lsRow{{Name: name, DriverEndpoint: b.Driver, Error: b.Err, Builder: b}}
 		for _, n := range b.Nodes {
 			out = append(out, lsRow{Name: n.Name, DriverEndpoint: n.Endpoint, Status: n.Status, Buildkit: n.Version,
 				Platforms: truncate(n.platforms, trunc), Error: n.Err, Builder: b})

@@ -45,6 +45,9 @@ func runAppend(ctx context.Context, env *Env, endpoint string, o *createOptions)
 	if drv == "remote" && endpoint == "" {
 		return errors.New("--append needs the new node's ENDPOINT (unix://, tcp://)")
 	}
+	if endpoint == "" && engineDrivers[drv] {
+		endpoint = engineEndpoint(env.Getenv)
+	}
 	name := o.node
 	if name == "" {
 		name = freeNodeName(b)

@@ -108,8 +108,8 @@ func inactiveBuilders(ctx context.Context, r *builder.Resolver, timeout time.Dur
 	}
 	var out []string
 	for _, inst := range all {
-		if inst.FromContext {
-			continue
+		if inst.FromContext || inst.Err != nil {
+			continue // not ours to remove, or not loadable: removing it would fail
 		}
 		running := false
 		for _, n := range lsNodes(ctx, inst, timeout) {

@@ -33,23 +33,38 @@ type Env struct {
 	Version string
 }
 
-// ConfigDir is the builder state folder: $XBUILD_CONFIG, else $BUILDX_CONFIG
-// is not used (its layout is buildx's), else ~/.xbuild.
+// ConfigDir is the builder state folder, buildx's, found as buildx finds
+// it: $XBUILD_CONFIG (an override of xbuild's, the same layout), else
+// $BUILDX_CONFIG, else buildx/ in Docker's configuration folder
+// ($DOCKER_CONFIG, else ~/.docker). The local driver's configDir follows
+// the same rule.
 func (e *Env) ConfigDir() string {
-	if d := e.Getenv("XBUILD_CONFIG"); d != "" {
-		return d
+	for _, k := range []string{"XBUILD_CONFIG", "BUILDX_CONFIG"} {
+		if d := e.Getenv(k); d != "" {
+			return d
+		}
+	}
+	if d := e.Getenv("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, "buildx")
 	}
 	home := e.Getenv("HOME")
 	if home == "" {
 		home, _ = os.UserHomeDir()
 	}
-	return filepath.Join(home, ".xbuild")
+	return filepath.Join(home, ".docker", "buildx")
 }
 
 func (e *Env) resolver() (*builder.Resolver, error) {
-	st, err := store.New(e.ConfigDir())
+	st, err := store.New(e.ConfigDir(), store.WithEndpointKey(store.CurrentEndpointKey(e.Getenv)))
 	if err != nil {
 		return nil, err
+	}
+	// xbuild's former state moves in once. A failure only warns, so that
+	// every command keeps working, and the move is tried again next time.
+	if m, err := st.MigrateFrom(store.FormerDir(e.Getenv)); err != nil {
+		fmt.Fprintf(e.Stderr, "WARNING: %v\n", err)
+	} else if m != nil {
+		fmt.Fprint(e.Stderr, m)
 	}
 	return &builder.Resolver{Store: st, Drivers: e.Drivers, Getenv: e.Getenv}, nil
 }

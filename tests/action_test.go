@@ -166,14 +166,14 @@ func TestActionBuild(t *testing.T) {
 	if state["builder"] == "" {
 		t.Fatalf("the step saved no builder to clean up: %v", state)
 	}
-	saved, err := os.ReadFile(filepath.Join(r.dir, "xbuild", "builders", state["builder"]+".json"))
-	if err != nil || !strings.Contains(string(saved), `"linux/amd64"`) || !strings.Contains(string(saved), `"linux/arm64"`) {
+	saved, err := os.ReadFile(filepath.Join(r.dir, "xbuild", "instances", state["builder"]))
+	if err != nil || !strings.Contains(string(saved), `"architecture":"amd64"`) || !strings.Contains(string(saved), `"architecture":"arm64"`) {
 		t.Errorf("the created builder does not carry the step's platforms (%v):\n%s", err, saved)
 	}
 	if p := r.post(); p.Code != 0 || !strings.Contains(p.Stdout, "removed builder "+state["builder"]) {
 		t.Errorf("cleanup: %s", p)
 	}
-	if _, err := os.Stat(filepath.Join(r.dir, "xbuild", "builders", state["builder"]+".json")); err == nil {
+	if _, err := os.Stat(filepath.Join(r.dir, "xbuild", "instances", state["builder"])); err == nil {
 		t.Errorf("the builder survived the cleanup")
 	}
 }
@@ -271,15 +271,22 @@ func TestActionAppendNodes(t *testing.T) {
 		t.Errorf("the platforms were not built on their nodes:\n%s", res.Stderr)
 	}
 	state := r.file(r.state)
-	saved, err := os.ReadFile(filepath.Join(r.dir, "xbuild", "builders", state["builder"]+".json"))
+	saved, err := os.ReadFile(filepath.Join(r.dir, "xbuild", "instances", state["builder"]))
 	var b struct {
 		Nodes []struct {
 			Name      string
-			Platforms []string
+			Platforms []struct{ OS, Architecture string }
 		}
 	}
+	plats := func(i int) string {
+		var out []string
+		for _, p := range b.Nodes[i].Platforms {
+			out = append(out, p.OS+"/"+p.Architecture)
+		}
+		return strings.Join(out, ",")
+	}
 	if err != nil || json.Unmarshal(saved, &b) != nil || len(b.Nodes) != 2 ||
-		strings.Join(b.Nodes[0].Platforms, ",") != "linux/amd64" || b.Nodes[1].Name != "arm" || strings.Join(b.Nodes[1].Platforms, ",") != "linux/arm64" {
+		plats(0) != "linux/amd64" || b.Nodes[1].Name != "arm" || plats(1) != "linux/arm64" {
 		t.Errorf("the builder's nodes (%v):\n%s", err, saved)
 	}
 	cfg := t.TempDir()

@@ -47,7 +47,7 @@ func TestBadInput(t *testing.T) {
 			if lines := strings.Count(strings.TrimSpace(r.Stderr), "\n") + 1; lines != 1 {
 				t.Errorf("stderr has %d lines, want 1:\n%s", lines, r.Stderr)
 			}
-			if builders, _ := filepath.Glob(filepath.Join(cfg, "builders", "*.json")); len(builders) != 0 {
+			if builders, _ := filepath.Glob(filepath.Join(cfg, "instances", "*")); len(builders) != 0 {
 				t.Errorf("bad input left builder state: %v", builders)
 			}
 		})
@@ -196,7 +196,7 @@ func TestRemoteTLS(t *testing.T) {
 	if r.Code != 1 || !strings.Contains(r.Stderr, "reaching buildkitd at "+addr) {
 		t.Errorf("TLS without a client certificate: %s", r)
 	}
-	if _, err := os.Stat(filepath.Join(cfg, "builders", "notls.json")); err == nil {
+	if _, err := os.Stat(filepath.Join(cfg, "instances", "notls")); err == nil {
 		t.Errorf("a builder that failed to boot was saved")
 	}
 }

@@ -54,7 +54,7 @@ func TestLocalDriver(t *testing.T) {
 	if r.Code != 1 || !strings.Contains(r.Stderr, "buildkitd exited at start") {
 		t.Errorf("create with a failing daemon: %s", r)
 	}
-	if _, err := os.Stat(filepath.Join(cfg, "builders", "broken.json")); err == nil {
+	if _, err := os.Stat(filepath.Join(cfg, "instances", "broken")); err == nil {
 		t.Errorf("a builder whose daemon failed was saved")
 	}
 }

@@ -47,6 +47,9 @@ func runFront(t *testing.T, front string, j frontJob, env ...string) result {
 		// The context is a folder of its own, outside the one bake runs
 		// in: reading it is granted, as with buildx.
 		args = []string{"bake", "-f", j.bakeFile(t), "--allow", "fs.read=" + j.ctxDir}
+		if _, dest, ok := strings.Cut(j.output, "dest="); ok {
+			args = append(args, "--allow", "fs.write="+filepath.Dir(dest))
+		}
 	}
 	if j.builder != "" {
 		args = append(args, "--builder", j.builder)

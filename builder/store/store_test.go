@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -67,7 +68,8 @@ func TestValidateName(t *testing.T) {
 		wantErr bool
 	}{
 		{in: "mybuilder"}, {in: "a.b-c_d1"}, {in: "", wantErr: true}, {in: "../x", wantErr: true},
-		{in: "-x", wantErr: true}, {in: "a/b", wantErr: true},
+		{in: "-x", wantErr: true}, {in: "a/b", wantErr: true}, {in: "MyBuilder"},
+		{in: "1x", wantErr: true}, {in: strings.Repeat("a", 64), wantErr: true},
 	}
 	for _, tt := range tests {
 		if err := ValidateName(tt.in); (err != nil) != tt.wantErr {
@@ -113,8 +115,9 @@ func TestConcurrentCreates(t *testing.T) {
 		}
 		return nil
 	})
-	left, _ := filepath.Glob(filepath.Join(dir, "builders", ".*tmp*"))
-	if len(left) > 0 {
+	left, _ := filepath.Glob(filepath.Join(dir, instancesDir, ".*"))
+	staged, _ := filepath.Glob(filepath.Join(dir, ".instance-*"))
+	if left = append(left, staged...); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "current")); err != nil {

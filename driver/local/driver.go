@@ -63,11 +63,20 @@ func (Factory) New(ctx context.Context, cfg driver.Config) (driver.Driver, error
 	return &Driver{Driver: rd, bin: bin, root: root, addr: addr, config: cfg.Options["config"]}, nil
 }
 
+// configDir is the builder state folder, by the rule of commands'
+// Env.ConfigDir (buildx's folder; a driver cannot import the commands or
+// the store above it): $XBUILD_CONFIG, else $BUILDX_CONFIG, else buildx/
+// in $DOCKER_CONFIG or ~/.docker.
 func configDir(getenv func(string) string) string {
-	if d := getenv("XBUILD_CONFIG"); d != "" {
-		return d
+	for _, k := range []string{"XBUILD_CONFIG", "BUILDX_CONFIG"} {
+		if d := getenv(k); d != "" {
+			return d
+		}
 	}
-	return filepath.Join(getenv("HOME"), ".xbuild")
+	if d := getenv("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, "buildx")
+	}
+	return filepath.Join(getenv("HOME"), ".docker", "buildx")
 }
 
 // Driver runs a buildkitd and talks to it like a remote one.
