@@ -44,6 +44,9 @@ type Plan struct {
 	// SBOMGeneratorFrom where that choice came from; empty without SBOM.
 	SBOMGenerator     string
 	SBOMGeneratorFrom string
+	// ExtraHosts are the request's, with host-gateway resolved for the
+	// node.
+	ExtraHosts []string
 }
 
 // plan applies the image-store rules to a request for a node with the

@@ -47,8 +47,10 @@ func ParseExtraHosts(in []string) ([]string, error) {
 			return nil, fmt.Errorf("invalid extra host %q: want NAME:IP or NAME=IP (IPv6 as NAME=::1 or NAME=[::1])", h)
 		}
 		if ips == hostGateway {
-			return nil, fmt.Errorf("extra host %q: host-gateway is not supported yet, as xbuild cannot read a builder's gateway IP; "+
-				"give the IP (for the docker driver, the engine's bridge gateway: docker network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}')", h)
+			// Which address that is, only the node knows: the planner
+			// puts it in (resolveHostGateway).
+			out = append(out, name+"="+hostGateway)
+			continue
 		}
 		for ip := range strings.SplitSeq(ips, ",") {
 			if len(ip) > 2 && ip[0] == '[' && ip[len(ip)-1] == ']' {
@@ -59,6 +61,30 @@ func ParseExtraHosts(in []string) ([]string, error) {
 			}
 			out = append(out, name+"="+ip)
 		}
+	}
+	return out, nil
+}
+
+// hostGatewayLabel is the worker label in which the engine's own BuildKit
+// names the host's address as its containers see it.
+const hostGatewayLabel = "org.mobyproject.buildkit.worker.moby.host-gateway-ip"
+
+// resolveHostGateway puts the node's host-gateway address into extra hosts
+// that ask for it; a node that names none (any but the engine's own
+// builder) refuses them, as buildx does.
+func resolveHostGateway(hosts []string, labels map[string]string) ([]string, error) {
+	var out []string
+	for _, h := range hosts {
+		name, ip, _ := strings.Cut(h, "=")
+		if ip != hostGateway {
+			out = append(out, h)
+			continue
+		}
+		gw := labels[hostGatewayLabel]
+		if net.ParseIP(gw) == nil {
+			return nil, fmt.Errorf("extra host %q: host-gateway is only known to the docker driver's builder; give the host's IP instead", name+":"+hostGateway)
+		}
+		out = append(out, name+"="+gw)
 	}
 	return out, nil
 }

@@ -50,7 +50,7 @@ func TestParseExtraHosts(t *testing.T) {
 		{name: "one bad of several", in: []string{"db=10.0.0.1,nope"}, wantErr: `"nope" is not an IP address`},
 		{name: "bare ipv6 after colon", in: []string{"v6:::1"}, want: []string{"v6=::1"}},
 		{name: "ipv6 name colon", in: []string{"v6:2001:db8::1"}, want: []string{"v6=2001:db8::1"}},
-		{name: "host-gateway", in: []string{"host.docker.internal:host-gateway"}, wantErr: `extra host "host.docker.internal:host-gateway": host-gateway is not supported yet`},
+		{name: "host-gateway", in: []string{"host.docker.internal:host-gateway"}, want: []string{"host.docker.internal=host-gateway"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,7 +211,7 @@ func TestRunAttrs(t *testing.T) {
 		Ulimits: []string{"core=0:0", "nofile=1024:2048"}, CgroupParent: "/ci", Resources: map[string]string{"memory": "1024"},
 	}
 	attrs := map[string]string{}
-	addRunAttrs(attrs, req)
+	addRunAttrs(attrs, req, req.ExtraHosts)
 	want := map[string]string{
 		"force-network-mode": "none", "add-hosts": "a=1.1.1.1,b=::1", "shm-size": "67108864",
 		"ulimit": "core=0:0,nofile=1024:2048", "cgroup-parent": "/ci", "memory": "1024",
@@ -220,9 +220,34 @@ func TestRunAttrs(t *testing.T) {
 		t.Errorf("addRunAttrs = %v, want %v", attrs, want)
 	}
 	attrs = map[string]string{}
-	addRunAttrs(attrs, &Request{Network: "default"})
+	addRunAttrs(attrs, &Request{Network: "default"}, nil)
 	if len(attrs) != 0 {
 		t.Errorf("addRunAttrs(default network) = %v, want no attributes (the frontend knows no \"default\")", attrs)
+	}
+}
+
+func TestResolveHostGateway(t *testing.T) {
+	t.Parallel()
+	moby := map[string]string{hostGatewayLabel: "172.17.0.1"}
+	for _, tc := range []struct {
+		name    string
+		hosts   []string
+		labels  map[string]string
+		want    []string
+		wantErr string
+	}{
+		{"the engine's gateway", []string{"a=1.1.1.1", "host.docker.internal=host-gateway"}, moby, []string{"a=1.1.1.1", "host.docker.internal=172.17.0.1"}, ""},
+		{"no gateway asked", []string{"a=1.1.1.1"}, nil, []string{"a=1.1.1.1"}, ""},
+		{"a node without one", []string{"gw=host-gateway"}, map[string]string{}, nil, `extra host "gw:host-gateway": host-gateway is only known to the docker driver's builder`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := resolveHostGateway(tc.hosts, tc.labels)
+			checkRunOptErr(t, "resolveHostGateway", err, tc.wantErr)
+			if tc.wantErr == "" && !slices.Equal(got, tc.want) {
+				t.Errorf("resolveHostGateway(%q) = %q, want %q", tc.hosts, got, tc.want)
+			}
+		})
 	}
 }
 

@@ -83,18 +83,18 @@ func frontendAttrs(req *Request, p *Plan, in *inputs) map[string]string {
 		// `docker build` users expect.
 		attrs["image-resolve-mode"] = pb.AttrImageResolveModePreferLocal
 	}
-	addRunAttrs(attrs, req)
+	addRunAttrs(attrs, req, p.ExtraHosts)
 	return attrs
 }
 
 // addRunAttrs sets what RUN steps get. "default" is the frontend's own
 // mode, which it knows only as the absence of force-network-mode.
-func addRunAttrs(attrs map[string]string, req *Request) {
+func addRunAttrs(attrs map[string]string, req *Request, extraHosts []string) {
 	if req.Network == "host" || req.Network == "none" {
 		attrs["force-network-mode"] = req.Network
 	}
-	if len(req.ExtraHosts) > 0 {
-		attrs["add-hosts"] = strings.Join(req.ExtraHosts, ",")
+	if len(extraHosts) > 0 {
+		attrs["add-hosts"] = strings.Join(extraHosts, ",")
 	}
 	if req.ShmSize > 0 {
 		attrs["shm-size"] = strconv.FormatInt(req.ShmSize, 10)

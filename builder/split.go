@@ -72,6 +72,9 @@ func planJob(inst *Instance, conns []*nodeConn, j *Job, isDependency bool, sw Sw
 		if err != nil {
 			return nil, err
 		}
+		if p.ExtraHosts, err = resolveHostGateway(req.ExtraHosts, conns[s.node].info.WorkerLabels); err != nil {
+			return nil, &RejectedError{err}
+		}
 		jp.parts = append(jp.parts, &partPlan{conn: conns[s.node], share: s, req: req, plan: p})
 	}
 	if !jp.split() {

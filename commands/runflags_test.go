@@ -164,7 +164,6 @@ func TestActionRunInputs(t *testing.T) {
 		{name: "bad shm-size", inputs: map[string]string{"shm-size": "lots"}, wantErr: `invalid shm-size "lots"`},
 		{name: "bad ulimit", inputs: map[string]string{"ulimit": "nofile=x"}, wantErr: `invalid ulimit "nofile=x"`},
 		{name: "named network", inputs: map[string]string{"network": "ci"}, wantErr: `invalid network mode "ci"`},
-		{name: "host-gateway", inputs: map[string]string{"add-hosts": "gw:host-gateway"}, wantErr: "host-gateway is not supported yet"},
 		{name: "bad allow", inputs: map[string]string{"allow": "root"}, wantErr: `invalid entitlement "root"`},
 	}
 	for _, tt := range tests {

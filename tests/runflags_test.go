@@ -259,7 +259,6 @@ func TestRunFlagsRefusedBeforeWork(t *testing.T) {
 	ctxDir := probeContext(t)
 	bakeDir := writeContext(t, map[string]string{"docker-bake.hcl": `target "check" { call = "check" }
 target "net" { network = "ci" }
-target "gw" { extra-hosts = { gw = "host-gateway" } }
 target "ok" {}
 `})
 	tests := []struct {
@@ -269,14 +268,12 @@ target "ok" {}
 		want string
 	}{
 		{name: "named network", args: []string{"build", "--network", "ci", ctxDir}, want: `ERROR: invalid network mode "ci": BuildKit runs RUN steps with default, host or none`},
-		{name: "host-gateway", args: []string{"build", "--add-host", "gw:host-gateway", ctxDir}, want: `ERROR: extra host "gw:host-gateway": host-gateway is not supported yet`},
 		{name: "bad ulimit", args: []string{"build", "--ulimit", "nofile=2:1", ctxDir}, want: `ERROR: invalid ulimit "nofile=2:1": ulimit soft limit must be less than or equal to hard limit: 2 > 1`},
 		{name: "bad shm-size", args: []string{"build", "--shm-size", "1q", ctxDir}, want: `ERROR: invalid shm-size "1q"`},
 		{name: "no-cache with a filter", args: []string{"build", "--no-cache", "--no-cache-filter", "probe", ctxDir}, want: "ERROR: --no-cache and --no-cache-filter cannot be used together"},
 		{name: "bad allow", args: []string{"build", "--allow", "everything", ctxDir}, want: `ERROR: invalid entitlement "everything"`},
 		{name: "bake call", args: []string{"bake", "-f", filepath.Join(bakeDir, "docker-bake.hcl"), "check"}, want: `ERROR: target check: call "check" is not supported yet`},
 		{name: "bake network", args: []string{"bake", "-f", filepath.Join(bakeDir, "docker-bake.hcl"), "net"}, want: `ERROR: target net: invalid network mode "ci"`},
-		{name: "bake host-gateway", args: []string{"bake", "-f", filepath.Join(bakeDir, "docker-bake.hcl"), "gw"}, want: `ERROR: target gw: extra host "gw=host-gateway"`},
 		{name: "bake bad switch", args: []string{"bake", "-f", filepath.Join(bakeDir, "docker-bake.hcl"), "ok"}, env: "BUILDX_BAKE_ENTITLEMENTS_FS=maybe",
 			want: "ERROR: BUILDX_BAKE_ENTITLEMENTS_FS=maybe is not valid: use true or false"},
 		{name: "bake bad allow", args: []string{"bake", "-f", filepath.Join(bakeDir, "docker-bake.hcl"), "--allow", "fs.rwx=/", "net"}, want: `ERROR: invalid --allow "fs.rwx=/"`},
@@ -292,5 +289,22 @@ target "ok" {}
 				t.Errorf("more than the one error line, or a build started:\n%s", r.Stderr)
 			}
 		})
+	}
+}
+
+// host-gateway is the engine's own builder's address for the host, as in
+// docker build; a builder that does not know one refuses it before work.
+func TestRunFlagsHostGateway(t *testing.T) {
+	t.Parallel()
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + env.BaseImage + "\nRUN grep gw /etc/hosts\n"})
+	cfg := t.TempDir()
+	r := mustXB(t, cfg, []string{"build", "--no-cache", "--progress=plain", "--add-host", "gw:host-gateway", dir}, withDockerHost(env.DockerContainerd))
+	if !regexp.MustCompile(`\d+\.\d+\.\d+\.\d+\s+gw`).MatchString(r.Stderr) {
+		t.Errorf("the RUN step did not see gw at the engine's gateway:\n%s", r.Stderr)
+	}
+	mustXB(t, cfg, []string{"create", "--name", "r", "--driver", "remote", env.BuildKit})
+	r = xb(t, cfg, []string{"build", "--builder", "r", "--add-host", "gw:host-gateway", dir})
+	if r.Code != 1 || !strings.Contains(r.Stderr, `extra host "gw:host-gateway": host-gateway is only known to the docker driver's builder`) || strings.Contains(r.Stderr, "#1 ") {
+		t.Errorf("host-gateway on a remote builder: %s", r)
 	}
 }
