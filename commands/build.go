@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+	"github.com/docker/buildx/util/buildflags"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/moby/buildkit/util/stack"
 	"github.com/sirupsen/logrus"
@@ -183,8 +184,8 @@ func (o *buildOptions) request(env *Env, s settings, contextArg string, changed 
 	if req.SSH, err = parseSSH(o.ssh); err != nil {
 		return nil, err
 	}
-	if req.BuildContexts, err = parseKeyValues("--build-context", o.buildContexts, nil); err != nil {
-		return nil, err
+	if req.BuildContexts, err = buildflags.ParseContextNames(o.buildContexts); err != nil {
+		return nil, fmt.Errorf("invalid --build-context: %w", err)
 	}
 	if req.CacheFrom, err = parseCache("--cache-from", o.cacheFrom); err != nil {
 		return nil, err
@@ -217,9 +218,21 @@ func (o *buildOptions) display(s settings) (mode progressui.DisplayMode, printID
 }
 
 func (o *buildOptions) parseOutputs() ([]exporter.Output, error) {
-	outs, err := exporter.Parse(o.outputs)
-	if err != nil {
-		return nil, err
+	var outs []exporter.Output
+	for _, v := range o.outputs {
+		// buildx's syntax (-o DIR, -o -, type=...); xbuild's checks.
+		spec, err := buildflags.ParseExports([]string{v})
+		if err == nil && len(spec) == 0 {
+			err = errors.New("empty value")
+		}
+		var got []exporter.Output
+		if err == nil {
+			got, err = builder.OutputsFrom(spec)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("invalid --output %q: %w", v, err)
+		}
+		outs = append(outs, got...)
 	}
 	load, err := exporter.ParseLoad(o.load)
 	if err != nil {

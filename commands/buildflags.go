@@ -143,109 +143,64 @@ func attestFields(fields []string) (builder.Attest, error) {
 	return a, nil
 }
 
-// parseSecrets reads --secret values: id=ID with src=PATH (or source=) or
-// env=VAR; a bare id=ID reads the variable ID when it is set, else the
-// file ID. Files must exist now, so a typo fails before the build.
+// parseSecrets reads --secret values with buildx's parser: id=ID with
+// src=PATH (or source=) or env=VAR, type=file|env; a bare id=ID reads the
+// variable ID when it is set, else the file ID. Files must exist now, so a
+// typo fails before the build.
 func parseSecrets(in []string, getenv func(string) string) ([]secretsprovider.Source, error) {
 	var out []secretsprovider.Source
 	for _, s := range in {
-		fields, err := exporter.CSVFields(s)
+		spec, err := buildflags.ParseSecretSpecs([]string{s})
+		if err == nil && len(spec) == 0 {
+			err = errors.New("empty value")
+		}
 		if err != nil {
-			return nil, fmt.Errorf("invalid --secret: %w", err)
+			return nil, fmt.Errorf("invalid --secret %q: %w", s, err)
 		}
-		var src secretsprovider.Source
-		var typ string
-		for _, f := range fields {
-			k, v, ok := strings.Cut(f, "=")
-			if !ok {
-				return nil, fmt.Errorf("invalid --secret field %q: want key=value", k)
-			}
-			switch strings.ToLower(k) {
-			case "id":
-				src.ID = v
-			case "src", "source":
-				src.FilePath = v
-			case "env":
-				src.Env = v
-			case "type":
-				typ = v
-			default:
-				return nil, fmt.Errorf("invalid --secret field %q: use id, src, env or type", k)
-			}
-		}
-		if src.ID == "" {
-			return nil, fmt.Errorf("invalid --secret: id= is required")
-		}
-		if typ == "env" && src.Env == "" {
-			src.Env, src.FilePath = src.FilePath, ""
-			if src.Env == "" {
-				src.Env = src.ID
-			}
-		}
-		src, err = builder.NewSecret(src.ID, src.FilePath, src.Env, getenv)
+		srcs, err := builder.SecretsFrom(spec, getenv)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, src)
+		out = append(out, srcs...)
 	}
 	return out, nil
 }
 
-// parseSSH reads --ssh values: "default", "ID" or "ID=PATH[,PATH]".
+// parseSSH reads --ssh values with buildx's parser: "default", "ID" or
+// "ID=PATH[,PATH]".
 func parseSSH(in []string) ([]sshprovider.AgentConfig, error) {
 	var out []sshprovider.AgentConfig
 	for _, s := range in {
-		id, paths, _ := strings.Cut(s, "=")
-		if id == "" {
+		spec, err := buildflags.ParseSSHSpecs([]string{s})
+		if err != nil || len(spec) == 0 || spec[0].ID == "" {
 			return nil, fmt.Errorf("invalid --ssh %q: want default or ID[=SOCKET|KEY[,KEY]]", s)
 		}
-		c := sshprovider.AgentConfig{ID: id}
-		if paths != "" {
-			c.Paths = strings.Split(paths, ",")
-		}
-		out = append(out, c)
+		out = append(out, builder.SSHFrom(spec)...)
 	}
 	return out, nil
 }
 
-// parseCache reads --cache-from/--cache-to: "type=T,k=v,..." or a bare
-// registry reference.
+// parseCache reads --cache-from/--cache-to with buildx's parser:
+// "type=T,k=v,..." or a bare registry reference.
 func parseCache(flag string, in []string) ([]bkclient.CacheOptionsEntry, error) {
 	var out []bkclient.CacheOptionsEntry
 	for _, s := range in {
-		if !strings.Contains(s, "=") {
-			out = append(out, bkclient.CacheOptionsEntry{Type: "registry", Attrs: map[string]string{"ref": s}})
-			continue
+		spec, err := buildflags.ParseCacheEntry([]string{s})
+		if err == nil && len(spec) == 0 {
+			err = errors.New("empty value")
 		}
-		fields, err := exporter.CSVFields(s)
 		if err != nil {
 			return nil, fmt.Errorf("invalid %s %q: %w", flag, s, err)
 		}
-		e := bkclient.CacheOptionsEntry{Attrs: map[string]string{}}
-		for _, f := range fields {
-			k, v, ok := strings.Cut(f, "=")
-			if !ok {
-				return nil, fmt.Errorf("invalid %s %q: field %q is not key=value", flag, s, f)
-			}
-			if k == "type" {
-				e.Type = v
-			} else {
-				e.Attrs[k] = v
-			}
+		entries, err := builder.CacheEntriesFrom(spec)
+		if err != nil {
+			return nil, fmt.Errorf("invalid %s %q: %w", flag, s, err)
 		}
-		switch e.Type {
-		case "registry", "local", "inline", "gha", "s3", "azblob":
-		case "":
-			return nil, fmt.Errorf("invalid %s %q: type= is required", flag, s)
-		default:
-			return nil, fmt.Errorf("invalid %s %q: unknown cache type %q", flag, s, e.Type)
-		}
-		out = append(out, e)
+		out = append(out, entries...)
 	}
 	return out, nil
 }
 
-// runOptions fills in what RUN steps get and the entitlements the solve
 // asks for. It runs after the outputs and --no-cache are read.
 func (o *buildOptions) runOptions(req *builder.Request) error {
 	if err := builder.ValidateNetwork(o.network); err != nil {

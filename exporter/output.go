@@ -83,6 +83,10 @@ func parseOne(s string) (Output, error) {
 	return o, o.validate()
 }
 
+// Check completes and checks an output built from another parser's
+// fields (bake's, buildx's buildflags): the rules Parse applies.
+func (o *Output) Check() error { return o.validate() }
+
 func (o *Output) validate() error {
 	if o.Type == "" {
 		return fmt.Errorf("type is required (one of %s)", strings.Join(knownTypes, ", "))

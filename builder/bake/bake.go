@@ -16,12 +16,9 @@ import (
 	bxbake "github.com/docker/buildx/bake"
 	"github.com/docker/buildx/bake/hclparser"
 	"github.com/docker/buildx/util/buildflags"
-	bkclient "github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xbuild/xbuild/builder"
-	"github.com/xbuild/xbuild/exporter"
 )
 
 // LoadOptions say which files to read and how to resolve them.
@@ -388,47 +385,21 @@ func request(t *bxbake.Target, getenv func(string) string) (*builder.Request, ma
 		}
 		req.BuildContexts[name] = v
 	}
-	for _, o := range t.Outputs {
-		if o == nil {
-			continue
-		}
-		out := exporter.Output{Type: o.Type, Dest: o.Destination, Attrs: map[string]string{}}
-		for k, v := range o.Attrs {
-			out.Attrs[k] = v
-		}
-		if out.Type == exporter.TypeRegistry {
-			out.Type, out.Attrs["push"] = exporter.TypeImage, "true"
-		}
-		req.Outputs = append(req.Outputs, out)
+	// The same conversions and checks as build's flags.
+	if req.Outputs, err = builder.OutputsFrom(t.Outputs); err != nil {
+		return nil, nil, fmt.Errorf("invalid output: %w", err)
 	}
-	for _, a := range t.Attest {
-		if a == nil {
-			continue
-		}
-		var params []string
-		for k, v := range a.Attrs {
-			params = append(params, k+"="+v)
-		}
-		sort.Strings(params)
-		req.Attests[a.Type] = builder.Attest{Off: a.Disabled, Params: strings.Join(params, ",")}
+	req.Attests = builder.AttestsFrom(t.Attest)
+	if req.Secrets, err = builder.SecretsFrom(t.Secrets, getenv); err != nil {
+		return nil, nil, err
 	}
-	for _, s := range t.Secrets {
-		if s == nil {
-			continue
-		}
-		src, err := builder.NewSecret(s.ID, s.FilePath, s.Env, getenv)
-		if err != nil {
-			return nil, nil, err
-		}
-		req.Secrets = append(req.Secrets, src)
+	req.SSH = builder.SSHFrom(t.SSH)
+	if req.CacheFrom, err = builder.CacheEntriesFrom(t.CacheFrom); err != nil {
+		return nil, nil, fmt.Errorf("invalid cache-from: %w", err)
 	}
-	for _, s := range t.SSH {
-		if s != nil {
-			req.SSH = append(req.SSH, sshprovider.AgentConfig{ID: s.ID, Paths: s.Paths})
-		}
+	if req.CacheTo, err = builder.CacheEntriesFrom(t.CacheTo); err != nil {
+		return nil, nil, fmt.Errorf("invalid cache-to: %w", err)
 	}
-	req.CacheFrom = cacheEntries(t.CacheFrom)
-	req.CacheTo = cacheEntries(t.CacheTo)
 	for _, a := range t.Annotations {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
@@ -479,16 +450,6 @@ func runOptions(t *bxbake.Target, req *builder.Request) error {
 	// buildx.local.delete is for the definition check, not for BuildKit.
 	req.Allow, _, err = builder.ParseEntitlements(t.Entitlements)
 	return err
-}
-
-func cacheEntries(in buildflags.CacheOptions) []bkclient.CacheOptionsEntry {
-	var out []bkclient.CacheOptionsEntry
-	for _, e := range in {
-		if e != nil {
-			out = append(out, bkclient.CacheOptionsEntry{Type: e.Type, Attrs: e.Attrs})
-		}
-	}
-	return out
 }
 
 func deref(p *string, def string) string {

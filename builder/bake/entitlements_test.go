@@ -129,7 +129,9 @@ func TestJobsCarryTheRunFields(t *testing.T) {
 }
 target "bad-ulimit" { ulimits = ["nofile"] }
 target "bad-network" { network = "ci" }
-target "bad-host" { extra-hosts = { gw = "host-gateway" } }
+target "bad-host" { extra-hosts = { gw = "10.0.0" } }
+target "bad-output" { output = ["type=zip,dest=x"] }
+target "bad-cache" { cache-to = ["type=floppy"] }
 target "bad-shm" { shm-size = "huge" }
 target "call-check" { call = "check" }
 target "call-build" { call = "build" }
@@ -155,7 +157,9 @@ target "call-build" { call = "build" }
 	for target, want := range map[string]string{
 		"bad-ulimit":  `target bad-ulimit: invalid ulimit "nofile"`,
 		"bad-network": `target bad-network: invalid network mode "ci"`,
-		"bad-host":    `target bad-host: extra host "gw=host-gateway": host-gateway is not supported yet`,
+		"bad-host":    `target bad-host: invalid extra host "gw=10.0.0"`,
+		"bad-output":  `target bad-output: invalid output: unknown type "zip"`,
+		"bad-cache":   `target bad-cache: invalid cache-to: unknown cache type "floppy"`,
 		"bad-shm":     `target bad-shm: invalid shm-size "huge"`,
 		"call-check":  `target call-check: call "check" is not supported yet: xbuild only builds; remove call or set it to "build"`,
 	} {
