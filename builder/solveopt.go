@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/containerd/platforms"
+	"github.com/docker/buildx/build"
+	"github.com/docker/buildx/util/buildflags"
 	"github.com/docker/cli/cli/config"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
@@ -33,8 +35,8 @@ func solveOpt(req *Request, p *Plan, in *inputs, ex *exporter.Export) (*bkclient
 		FrontendAttrs: frontendAttrs(req, p, in),
 		LocalMounts:   in.mounts,
 		Exports:       ex.Entries,
-		CacheImports:  req.CacheFrom,
-		CacheExports:  req.CacheTo,
+		CacheImports:  cacheWithCredentials(req.CacheFrom),
+		CacheExports:  cacheWithCredentials(req.CacheTo),
 		Session:       attachables,
 	}
 	so.AllowedEntitlements = slices.Clone(req.Allow)
@@ -48,6 +50,21 @@ func solveOpt(req *Request, p *Plan, in *inputs, ex *exporter.Export) (*bkclient
 		}
 	}
 	return so, nil
+}
+
+// cacheWithCredentials gives gha entries the runner's cache token, URLs
+// and service version, and s3 entries the environment's AWS credentials,
+// where the entry names none; a gha entry still without a token and URL is
+// dropped, so a workflow's cache settings also run off a runner. buildx's
+// own function does it, at the same point: the credentials exist only in
+// the solve options, never in the request that --print, the job summary
+// and the logs show.
+func cacheWithCredentials(in []bkclient.CacheOptionsEntry) []bkclient.CacheOptionsEntry {
+	entries := make([]*buildflags.CacheOptionsEntry, len(in))
+	for i, e := range in {
+		entries[i] = &buildflags.CacheOptionsEntry{Type: e.Type, Attrs: e.Attrs}
+	}
+	return build.CreateCaches(entries)
 }
 
 func frontendAttrs(req *Request, p *Plan, in *inputs) map[string]string {

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
@@ -32,20 +33,32 @@ func newActionCommand(env *Env) *cobra.Command {
 
 func runAction(ctx context.Context, env *Env) error {
 	in := actionInputs{env: env}
-	if err := in.checkUnknown(env.Environ()); err != nil {
+	for _, n := range unknownInputs(env.Environ()) {
+		fmt.Fprintf(env.Stdout, "::warning::input %s is not used by xbuild\n", n)
+	}
+	if err := in.checkCall(); err != nil {
 		return err
 	}
 	s, err := readSettings(env.Getenv)
 	if err != nil {
 		return err
 	}
-	bakeMode := in.get("files") != "" || in.get("targets") != "" || in.get("set") != "" || in.get("source") != ""
-	jobs, summaryInputs, err := actionJobs(ctx, env, s, in, bakeMode)
+	mode := in.mode()
+	var jobs []*builder.Job
+	var summaryInputs map[string]string
+	if mode == modeSetup {
+		err = checkSetupPlatforms(in)
+	} else {
+		jobs, summaryInputs, err = actionJobs(ctx, env, s, in, mode == modeBake)
+	}
 	if err != nil {
 		return err
 	}
 	builderName, err := setupActionBuilder(ctx, env, in, jobs)
 	if err != nil {
+		return err
+	}
+	if err := writeBuilderOutputs(ctx, env, builderName); err != nil || mode == modeSetup {
 		return err
 	}
 	if in.get("provenance") == "" {
@@ -54,10 +67,24 @@ func runAction(ctx context.Context, env *Env) error {
 	results, err := runJobs(ctx, env, s, builderName, jobs, progressui.PlainMode, true)
 	if err != nil {
 		var te *builder.TargetError
-		if !bakeMode && errors.As(err, &te) {
+		if mode == modeBuild && errors.As(err, &te) {
 			return te.Err
 		}
 		return err
 	}
-	return writeActionResults(env, jobs, results, bakeMode, summaryInputs)
+	if err := writeActionResults(env, jobs, results, mode == modeBake, summaryInputs); err != nil {
+		return err
+	}
+	return writeBuildRecord(ctx, env, builderName, results)
+}
+
+// checkSetupPlatforms checks the platforms of a set-up-only step, which
+// no build reads, so a typo fails this step and not a later one.
+func checkSetupPlatforms(in actionInputs) error {
+	plats, err := in.list("platforms", true)
+	if err != nil {
+		return err
+	}
+	_, err = builder.ParsePlatforms(plats)
+	return err
 }

@@ -12,9 +12,11 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/identity"
 
 	"github.com/xbuild/xbuild/builder"
+	"github.com/xbuild/xbuild/builder/store"
 	"github.com/xbuild/xbuild/driver"
 )
 
@@ -33,37 +35,22 @@ func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*
 		drv = "remote"
 	case drv == "" && name == "" && needsOwnBuilder(ctx, env, jobs):
 		drv = "local"
-		fmt.Fprintln(env.Stdout, "the runner's Docker Engine keeps the classic image store, which cannot hold several platforms: building with a local buildkitd")
+		fmt.Fprintln(env.Stdout, "the runner's Docker Engine keeps the classic image store, which cannot hold several platforms or export build cache: building with a local buildkitd")
 	case drv == "" || drv == "docker":
 		if len(appended) > 0 {
 			return "", errors.New("input append adds nodes to a builder the step creates: give driver (remote or local) and, for remote, endpoint")
 		}
+		warnUnusedSetup(env, in)
 		return name, nil
 	}
 	if name != "" {
 		return "", errors.New("inputs builder and driver both given: pick an existing builder or describe a new one")
 	}
-	name = in.get("name")
-	if name == "" {
-		name = "xbuild-" + identity.NewID()[:12]
-	}
-	opts, err := in.list("driver-opts", false)
+	co, err := actionCreateOptions(env, in, drv)
 	if err != nil {
 		return "", err
 	}
-	co := &createOptions{name: name, driver: drv, bootstrap: true, buildkitdFlags: in.get("buildkitd-flags")}
-	switch {
-	case drv == "local":
-		if opts, err = localBuilderOpts(env, in, opts); err != nil {
-			return "", err
-		}
-	case daemonDrivers[drv]:
-		if co.buildkitdConfig, err = inlineBuildkitdConfig(env, in); err != nil {
-			return "", err
-		}
-	case in.get("buildkitd-config-inline") != "":
-		return "", fmt.Errorf("input buildkitd-config-inline needs a builder the step runs itself (driver: docker-container or local), not %s", drv)
-	}
+	name = co.name
 	// platforms means what it means to build-push-action, the platforms to
 	// build; setup-buildx-action's input of that name, the node's
 	// platforms, then follows from it. With appended nodes, the first keeps
@@ -76,28 +63,91 @@ func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*
 		plats = slices.DeleteFunc(plats, func(p string) bool { return slices.Contains(n.platforms, normalPlatform(p)) })
 	}
 	quiet := &Env{Stdin: env.Stdin, Stdout: env.Stderr, Stderr: env.Stderr, Getenv: env.Getenv, Environ: env.Environ, Drivers: env.Drivers}
-	co.driverOpts, co.platforms = opts, plats
+	co.platforms = plats
 	if err := runCreate(ctx, quiet, in.get("endpoint"), co); err != nil {
 		return "", fmt.Errorf("setting up builder %s: %w", name, err)
 	}
 	for _, n := range appended {
 		if err := appendActionNode(ctx, quiet, in, name, drv, n); err != nil {
-			_ = removeBuilder(ctx, env, name) // a builder short of a node would build elsewhere than asked
+			_ = removeBuilder(ctx, env, name, driver.RemoveOptions{}) // a builder short of a node would build elsewhere than asked
 			return "", fmt.Errorf("input append: %w", err)
 		}
 	}
-	remove := true // like setup-buildx-action: cleanup defaults to true
-	if in.get("cleanup") != "" {
-		if remove, err = in.bool("cleanup"); err != nil {
-			return "", err
+	return name, finishActionBuilder(ctx, env, in, name)
+}
+
+// actionCreateOptions describes the builder to create from the setup
+// inputs: its name, driver options, buildkitd flags and configuration.
+func actionCreateOptions(env *Env, in actionInputs, drv string) (*createOptions, error) {
+	name := in.get("name")
+	if name == "" {
+		name = "xbuild-" + identity.NewID()[:12]
+	}
+	opts, err := in.list("driver-opts", false)
+	if err != nil {
+		return nil, err
+	}
+	co := &createOptions{name: name, driver: drv, bootstrap: true, buildkitdFlags: in.get("buildkitd-flags")}
+	switch {
+	case drv == "local":
+		if opts, err = localBuilderOpts(env, in, opts); err != nil {
+			return nil, err
+		}
+	case daemonDrivers[drv]:
+		if co.buildkitdConfig, err = inlineBuildkitdConfig(env, in); err != nil {
+			return nil, err
+		}
+	case in.get("buildkitd-config-inline") != "":
+		return nil, fmt.Errorf("input buildkitd-config-inline needs a builder the step runs itself (driver: docker-container or local), not %s", drv)
+	}
+	co.driverOpts = opts
+	return co, nil
+}
+
+// finishActionBuilder does what setup-buildx-action does once its builder
+// exists: use (by default) makes it the current builder, so later steps
+// build there; cleanup (by default) has the post step remove it, keeping
+// its build state with keep-state.
+func finishActionBuilder(ctx context.Context, env *Env, in actionInputs, name string) error {
+	flags := map[string]bool{"use": true, "cleanup": true, "keep-state": false}
+	for f := range flags {
+		if in.get(f) == "" {
+			continue
+		}
+		b, err := in.bool(f)
+		if err != nil {
+			return err
+		}
+		flags[f] = b
+	}
+	if flags["use"] {
+		r, err := env.resolver()
+		if err != nil {
+			return err
+		}
+		if err := r.Store.Update(func(tx *store.Txn) error { return tx.SetCurrent(name) }); err != nil {
+			return fmt.Errorf("using builder %s: %w", name, err)
 		}
 	}
-	if remove {
-		if err := appendGitHubFile(env, "GITHUB_STATE", "builder", name); err != nil {
-			return "", err
+	if !flags["cleanup"] {
+		return nil
+	}
+	if flags["keep-state"] {
+		if err := appendGitHubFile(env, "GITHUB_STATE", "keepstate", "true"); err != nil {
+			return err
 		}
 	}
-	return name, nil
+	return appendGitHubFile(env, "GITHUB_STATE", "builder", name)
+}
+
+// warnUnusedSetup names the inputs that describe a builder to create when
+// the step creates none, rather than dropping them unsaid.
+func warnUnusedSetup(env *Env, in actionInputs) {
+	for _, n := range []string{"name", "driver-opts", "buildkitd-flags", "buildkitd-config", "buildkitd-config-inline", "keep-state"} {
+		if in.get(n) != "" {
+			fmt.Fprintf(env.Stdout, "::warning::input %s is not used by xbuild: the step creates no builder (give driver: local, docker-container or remote)\n", n)
+		}
+	}
 }
 
 func appendActionNode(ctx context.Context, env *Env, in actionInputs, builderName, drv string, n appendedNode) error {
@@ -112,14 +162,16 @@ func appendActionNode(ctx context.Context, env *Env, in actionInputs, builderNam
 		platforms: n.platforms, appendNode: true, bootstrap: true})
 }
 
-// needsOwnBuilder: no builder was named, more than one platform is asked,
-// and the current engine is the docker driver on a classic store.
+// needsOwnBuilder: no builder was named, more than one platform or a cache
+// export (such as type=gha) is asked, and the current engine is the docker
+// driver on a classic store, which can do neither.
 func needsOwnBuilder(ctx context.Context, env *Env, jobs []*builder.Job) bool {
-	multi := false
+	multi, cacheExport := false, false
 	for _, j := range jobs {
 		multi = multi || len(j.Req.Platforms) > 1
+		cacheExport = cacheExport || slices.ContainsFunc(j.Req.CacheTo, func(c bkclient.CacheOptionsEntry) bool { return c.Type != "inline" })
 	}
-	if !multi {
+	if !multi && !cacheExport {
 		return false
 	}
 	r, err := env.resolver()
@@ -130,7 +182,8 @@ func needsOwnBuilder(ctx context.Context, env *Env, jobs []*builder.Job) bool {
 	if err != nil || !inst.FromContext {
 		return false
 	}
-	return !inst.Nodes[0].Driver.Info(ctx).Capabilities.MultiPlatform
+	caps := inst.Nodes[0].Driver.Info(ctx).Capabilities
+	return (multi && !caps.MultiPlatform) || (cacheExport && !caps.CacheExport)
 }
 
 // localBuilderOpts finds a buildkitd for a local builder (PATH, else built
@@ -216,8 +269,13 @@ func cleanupAction(ctx context.Context, env *Env) error {
 	if name == "" {
 		return nil
 	}
-	if err := removeBuilder(ctx, env, name); err != nil {
+	keep := env.Getenv("STATE_keepstate") == "true"
+	if err := removeBuilder(ctx, env, name, driver.RemoveOptions{KeepState: keep}); err != nil {
 		return err
+	}
+	if keep {
+		fmt.Fprintf(env.Stdout, "removed builder %s, keeping its build state\n", name)
+		return nil
 	}
 	fmt.Fprintf(env.Stdout, "removed builder %s\n", name)
 	return nil
@@ -225,12 +283,12 @@ func cleanupAction(ctx context.Context, env *Env) error {
 
 // removeBuilder removes the step's builder; one already gone (removed by
 // hand, or never saved) is no error, any other failure is.
-func removeBuilder(ctx context.Context, env *Env, name string) error {
+func removeBuilder(ctx context.Context, env *Env, name string, opts driver.RemoveOptions) error {
 	r, err := env.resolver()
 	if err != nil {
 		return err
 	}
-	if err := r.Remove(ctx, name, driver.RemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+	if err := r.Remove(ctx, name, opts); err != nil && !cerrdefs.IsNotFound(err) {
 		return err
 	}
 	return nil

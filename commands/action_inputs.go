@@ -4,25 +4,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/xbuild/xbuild/builder"
-	"github.com/xbuild/xbuild/builder/bake"
 	"github.com/xbuild/xbuild/exporter"
 )
 
-// The action's inputs, named like docker/build-push-action,
-// docker/bake-action and docker/setup-buildx-action where they mean the same.
+// The action's inputs: every input of docker/build-push-action,
+// docker/bake-action and docker/setup-buildx-action, so a workflow of
+// theirs runs with only its uses: lines changed, and xbuild's own.
 var (
-	buildInputs = []string{"context", "file", "platforms", "tags", "labels", "annotations", "build-args",
-		"build-contexts", "target", "push", "load", "outputs", "cache-from", "cache-to", "secrets", "ssh",
-		"provenance", "sbom", "attests", "no-cache", "pull", "builder", "add-hosts", "network",
-		"shm-size", "ulimit", "cgroup-parent", "no-cache-filters", "allow"}
-	bakeInputs  = []string{"files", "targets", "set", "source"}
-	setupInputs = []string{"driver", "driver-opts", "endpoint", "name", "cleanup", "buildkitd-flags", "buildkitd-config",
-		"buildkitd-config-inline", "append"}
-	otherInputs = []string{"version", "xbuild-path", "github-token"}
+	buildInputs = []string{"add-hosts", "allow", "annotations", "attests", "build-args", "build-contexts", "builder",
+		"cache-from", "cache-to", "call", "cgroup-parent", "context", "file", "labels", "load", "network", "no-cache",
+		"no-cache-filters", "outputs", "platforms", "provenance", "pull", "push", "sbom", "secrets", "secret-envs",
+		"secret-files", "shm-size", "ssh", "tags", "target", "ulimit", "github-token"}
+	bakeInputs  = []string{"files", "targets", "set", "source", "vars", "workdir"}
+	setupInputs = []string{"version", "name", "driver", "driver-opts", "buildkitd-flags", "buildkitd-config",
+		"buildkitd-config-inline", "install", "use", "endpoint", "append", "keep-state", "cache-binary", "cleanup"}
+	otherInputs = []string{"xbuild-path"}
+	// sharedInputs say nothing of whether the step builds: a
+	// setup-buildx-action step has platforms, a token is always passed.
+	sharedInputs = []string{"platforms", "builder", "github-token"}
+)
+
+// actionMode is what a step does, found from the inputs it is given.
+type actionMode int
+
+const (
+	// modeSetup only sets up a builder, as a setup-buildx-action step.
+	modeSetup actionMode = iota
+	modeBuild
+	modeBake
 )
 
 // actionInputs reads INPUT_* variables.
@@ -70,8 +84,11 @@ func (in actionInputs) bool(name string) (bool, error) {
 	return false, fmt.Errorf("input %s: %q is not true or false", name, in.get(name))
 }
 
-// checkUnknown refuses INPUT_* variables no input of the step has.
-func (in actionInputs) checkUnknown(environ []string) error {
+// unknownInputs names the INPUT_* variables no input of the step has;
+// they are warned about, never refused, as GitHub itself only warns. A
+// setup-buildx-action install: true, which xbuild has no counterpart for,
+// is named too.
+func unknownInputs(environ []string) []string {
 	known := map[string]bool{}
 	for _, l := range [][]string{buildInputs, bakeInputs, setupInputs, otherInputs} {
 		for _, n := range l {
@@ -80,22 +97,46 @@ func (in actionInputs) checkUnknown(environ []string) error {
 	}
 	var unknown []string
 	for _, kv := range environ {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "INPUT_") && !known[k] {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "INPUT_") && (!known[k] || k == "INPUT_INSTALL" && strings.TrimSpace(v) == "true") {
 			unknown = append(unknown, strings.ToLower(strings.TrimPrefix(k, "INPUT_")))
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return fmt.Errorf("unknown input(s) %s: see action.yml for the inputs this step takes", strings.Join(unknown, ", "))
+	sort.Strings(unknown)
+	return unknown
+}
+
+// mode: bake when a bake-only input is given, build when any other input
+// of build-push-action's is, else only the builder's set-up. An input is
+// given when it is not empty: action.yml sets no default that would make
+// every step a build.
+func (in actionInputs) mode() actionMode {
+	for _, n := range bakeInputs {
+		if in.get(n) != "" {
+			return modeBake
+		}
+	}
+	for _, n := range buildInputs {
+		if in.get(n) != "" && !slices.Contains(sharedInputs, n) {
+			return modeBuild
+		}
+	}
+	return modeSetup
+}
+
+// checkCall refuses a call input other than build: xbuild has no --call
+// (check, outline, targets) yet, and building instead would hide that.
+func (in actionInputs) checkCall() error {
+	if c := in.get("call"); c != "" && c != "build" {
+		return fmt.Errorf("input call %q: xbuild has no --call yet, only the default build", c)
 	}
 	return nil
 }
 
 // actionJobs turns the inputs into jobs with the same parsers as the
 // command line, so a bad input fails before any builder is touched.
-func actionJobs(ctx context.Context, env *Env, s settings, in actionInputs, bakeMode bool) ([]*builder.Job, map[string]string, error) {
-	if bakeMode {
+func actionJobs(ctx context.Context, env *Env, s settings, in actionInputs, baking bool) ([]*builder.Job, map[string]string, error) {
+	if baking {
 		return actionBakeJobs(ctx, env, in)
 	}
 	var o buildOptions
@@ -134,6 +175,11 @@ func actionJobs(ctx context.Context, env *Env, s settings, in actionInputs, bake
 			return nil, nil, err
 		}
 	}
+	more, err := in.secretInputs()
+	if err != nil {
+		return nil, nil, err
+	}
+	o.secrets = append(o.secrets, more...)
 	if o.push && len(o.tags) == 0 {
 		return nil, nil, errors.New("input push is true but tags is empty: name the image with tags")
 	}
@@ -161,37 +207,34 @@ func buildSummary(ctxDir string, o *buildOptions, req *builder.Request) map[stri
 	return summary
 }
 
-// actionBakeJobs reads a bake step's inputs, as bake's flags are read.
-func actionBakeJobs(ctx context.Context, env *Env, in actionInputs) ([]*builder.Job, map[string]string, error) {
-	var lists [4][]string
-	for i, name := range []string{"files", "targets", "set", "allow"} {
-		var err error
-		if lists[i], err = in.list(name, name != "set"); err != nil {
-			return nil, nil, err
+// secretInputs turns build-push-action's secret-envs (KEY=ENVVAR) and
+// secret-files (KEY=PATH) into --secret values.
+func (in actionInputs) secretInputs() ([]string, error) {
+	var out []string
+	for _, l := range []struct{ name, attr, want string }{{"secret-envs", "env", "KEY=ENVVAR"}, {"secret-files", "src", "KEY=PATH"}} {
+		// A path may hold a comma; an environment variable's name cannot.
+		lines, err := in.list(l.name, l.name == "secret-envs")
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range lines {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
+				return nil, fmt.Errorf("input %s: %q is not %s", l.name, kv, l.want)
+			}
+			out = append(out, csvJoin("id="+strings.TrimSpace(k), l.attr+"="+strings.TrimSpace(v)))
 		}
 	}
-	files, targets, sets, allow := lists[0], lists[1], lists[2], lists[3]
-	o := bakeOptions{files: files, overrides: sets}
-	var err error
-	if o.load, err = in.bool("load"); err != nil {
-		return nil, nil, err
+	return out, nil
+}
+
+// csvJoin joins fields as one CSV line, quoting those that need it, so a
+// value with a comma or a quote reads back whole.
+func csvJoin(fields ...string) string {
+	for i, f := range fields {
+		if strings.ContainsAny(f, ",\"\n") {
+			fields[i] = `"` + strings.ReplaceAll(f, `"`, `""`) + `"`
+		}
 	}
-	if o.push, err = in.bool("push"); err != nil {
-		return nil, nil, err
-	}
-	o.provenance, o.sbom = in.get("provenance"), in.get("sbom")
-	changed := func(f string) bool { return in.get(f) != "" }
-	overrides, err := o.overrideList(changed)
-	if err != nil {
-		return nil, nil, err
-	}
-	// The action's wrapper runs this step in the source folder (its
-	// working directory), as bake-action runs bake there.
-	def, err := bake.Load(ctx, bake.LoadOptions{Files: files, Targets: targets, Overrides: overrides, Allow: allow})
-	if err != nil {
-		return nil, nil, err
-	}
-	jobs, err := bakeJobs(def, env.Getenv)
-	summary := map[string]string{"files": strings.Join(files, ", "), "targets": strings.Join(targets, ", ")}
-	return jobs, summary, err
+	return strings.Join(fields, ",")
 }

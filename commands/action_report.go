@@ -48,8 +48,8 @@ func writeActionResults(env *Env, jobs []*builder.Job, results map[string]*build
 			return err
 		}
 	}
-	fmt.Fprint(env.Stdout, jobLogs(jobs, results))
-	if path := env.Getenv("GITHUB_STEP_SUMMARY"); path != "" && env.Getenv("DOCKER_BUILD_SUMMARY") != "false" {
+	fmt.Fprint(env.Stdout, jobLogs(jobs, results, actionSwitch(env, "DOCKER_BUILD_CHECKS_ANNOTATIONS")))
+	if path := env.Getenv("GITHUB_STEP_SUMMARY"); path != "" && actionSwitch(env, "DOCKER_BUILD_SUMMARY") {
 		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
 			return err
@@ -91,9 +91,9 @@ func actionOutputs(results map[string]*builder.Result, bakeMode bool) ([]actionO
 	return append(outs, actionOutput{"metadata", string(dt)}), nil
 }
 
-// jobLogs folds each job's metadata into a log group and places its build
-// check findings as annotations.
-func jobLogs(jobs []*builder.Job, results map[string]*builder.Result) string {
+// jobLogs folds each job's metadata into a log group and, with annotate,
+// places its build check findings as annotations.
+func jobLogs(jobs []*builder.Job, results map[string]*builder.Result, annotate bool) string {
 	var b strings.Builder
 	for _, j := range jobs {
 		res := results[j.Name]
@@ -113,7 +113,9 @@ func jobLogs(jobs []*builder.Job, results map[string]*builder.Result) string {
 		}
 		b.WriteString("::endgroup::\n")
 		for _, w := range res.Stats.Warnings {
-			b.WriteString(annotation(j.Req, w) + "\n")
+			if annotate {
+				b.WriteString(annotation(j.Req, w) + "\n")
+			}
 		}
 	}
 	return b.String()

@@ -221,7 +221,6 @@ func TestActionBadInput(t *testing.T) {
 		inputs map[string]string
 		want   string
 	}{
-		{name: "unknown input", inputs: map[string]string{"platfroms": "linux/amd64"}, want: "unknown input(s) platfroms"},
 		{name: "malformed platforms", inputs: map[string]string{"platforms": "linux/amd64,,linux/arm64x"}, want: `invalid platform "linux/arm64x"`},
 		{name: "push without tags", inputs: map[string]string{"push": "true"}, want: "tags is empty"},
 		{name: "not a boolean", inputs: map[string]string{"load": "yes please"}, want: `input load: "yes please" is not true or false`},

@@ -37,13 +37,15 @@ async function install() {
 // `xbuild bake binaries` makes: xbuild-linux-ARCH and its .sha256) from the
 // action's own repository, and checks it before it is run.
 async function download(version, dir) {
-  if (!/^v?[0-9][0-9A-Za-z.+-]*$/.test(version)) fail(`version ${version} is not a release tag such as v0.3.0`);
+  if (version !== 'latest' && !/^v?[0-9][0-9A-Za-z.+-]*$/.test(version)) fail(`version ${version} is not a release tag such as v0.3.0, nor latest`);
   const repo = process.env.GITHUB_ACTION_REPOSITORY;
   if (!repo) fail('version needs GITHUB_ACTION_REPOSITORY (the repository the action comes from) to find the release');
   const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch];
   if (process.platform !== 'linux' || !arch) fail(`no xbuild release for ${process.platform}/${process.arch}: use the runner's Go (leave version empty)`);
   const asset = `xbuild-linux-${arch}`;
-  const base = `${process.env.GITHUB_SERVER_URL || 'https://github.com'}/${repo}/releases/download/${version}/${asset}`;
+  // GitHub serves the newest release's assets under releases/latest.
+  const where = version === 'latest' ? 'latest/download' : `download/${version}`;
+  const base = `${process.env.GITHUB_SERVER_URL || 'https://github.com'}/${repo}/releases/${where}/${asset}`;
   const get = async (url) => {
     let res;
     try {
@@ -89,8 +91,8 @@ async function main() {
   fs.appendFileSync(process.env.GITHUB_STATE, `xbuild=${bin}\n`);
   ensureEmulation();
   // The bake files and every path in them are relative to the folder the
-  // source input names, as bake-action runs bake there.
-  const source = (process.env.INPUT_SOURCE || '').trim();
+  // source (or workdir) input names, as bake-action runs bake there.
+  const source = (process.env.INPUT_SOURCE || process.env.INPUT_WORKDIR || '').trim();
   const r = spawnSync(bin, ['action', 'run'], {
     stdio: 'inherit',
     cwd: source && source !== '.' ? path.resolve(source) : undefined,
