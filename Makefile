@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN := $(CURDIR)/bin/xbuild
 
-.PHONY: all build demo test unit integration env-up env-down bench install-plugin clean
+.PHONY: all build demo test unit integration env-up env-down bench reliability install-plugin clean
 
 all: build
 
@@ -39,6 +39,13 @@ integration: build
 bench: build
 	hack/env up
 	hack/bench.sh
+
+# Figures, not a gate: the reliability scenarios RUNS times (default 3), as
+# a table; make test runs each once.
+RUNS ?= 3
+reliability: build
+	hack/env up
+	XBUILD_BIN=$(BIN) RUNS=$(RUNS) hack/reliability.sh
 
 env-up:
 	hack/env up

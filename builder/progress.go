@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,6 +70,9 @@ type display struct {
 	// log holds a grouped job's display until the job ends; nil when the
 	// display writes to the terminal.
 	log *bytes.Buffer
+	// warnings gathers the build checks' findings of every display of the
+	// run, printed again once the displays are closed.
+	warnings *warningLog
 }
 
 func progressOut(opts BuildOptions) io.Writer {
@@ -121,11 +125,52 @@ func (d *display) close() {
 	<-d.done
 }
 
+// warningLog is the build checks' findings of one run. The display drops
+// a warning that arrives before its step, and a finding scrolls away in a
+// long log, so they are printed again together at the end, as buildx does.
+type warningLog struct {
+	mu   sync.Mutex
+	list []Warning
+}
+
+// add keeps ws, once each: every node of a job spread over several runs
+// the same checks.
+func (l *warningLog) add(ws []Warning) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range ws {
+		if !slices.Contains(l.list, w) {
+			l.list = append(l.list, w)
+		}
+	}
+}
+
+// print writes the findings in buildx's layout; quiet shows nothing and
+// rawjson has them in its stream already.
+func (l *warningLog) print(w io.Writer, mode progressui.DisplayMode) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.list) == 0 || mode == progressui.QuietMode || mode == progressui.RawJSONMode {
+		return
+	}
+	found := "1 warning found"
+	if len(l.list) > 1 {
+		found = fmt.Sprintf("%d warnings found", len(l.list))
+	}
+	fmt.Fprintf(w, "\n %s (use docker --debug to expand):\n", found)
+	for _, wa := range l.list {
+		fmt.Fprintf(w, " - %s\n", wa.Title)
+	}
+}
+
 // displays are the progress displays of one run: one for every job, or,
 // grouping logs, one per job, printed whole between ::group:: lines when
 // the job ends so concurrent jobs do not interleave.
 type displays struct {
-	out io.Writer
+	out  io.Writer
+	mode progressui.DisplayMode
+	// warnings are every display's, printed by close.
+	warnings *warningLog
 	// shared is the one display of every job; nil when grouping.
 	shared *display
 	// printing keeps two jobs' groups apart.
@@ -134,12 +179,13 @@ type displays struct {
 
 // startDisplays gives every runner its display.
 func startDisplays(ctx context.Context, inst *Instance, runners []*runner, opts BuildOptions) (*displays, error) {
-	ds := &displays{out: progressOut(opts)}
+	ds := &displays{out: progressOut(opts), mode: opts.ProgressMode, warnings: &warningLog{}}
 	if !opts.GroupLogs || len(runners) < 2 || opts.ProgressMode != progressui.PlainMode {
 		d, err := startDisplay(ctx, inst, opts)
 		if err != nil {
 			return nil, err
 		}
+		d.warnings = ds.warnings
 		ds.shared = d
 		for _, rn := range runners {
 			rn.disp = d
@@ -158,6 +204,7 @@ func startDisplays(ctx context.Context, inst *Instance, runners []*runner, opts 
 			return nil, err
 		}
 		d.log = log
+		d.warnings = ds.warnings
 		rn.disp = d
 	}
 	return ds, nil
@@ -174,9 +221,11 @@ func (ds *displays) jobDone(name string, d *display) {
 	fmt.Fprintf(ds.out, "::group::target %s\n%s::endgroup::\n", name, d.log)
 }
 
-// close ends the shared display once every job is done.
+// close ends the shared display once every job is done, then prints the
+// run's warnings below everything the displays printed.
 func (ds *displays) close() {
 	if ds.shared != nil {
 		ds.shared.close()
 	}
+	ds.warnings.print(ds.out, ds.mode)
 }

@@ -134,6 +134,28 @@ func provenanceForMetadata(dt []byte, predicateType string, mode MetadataProvena
 	if mode == MetadataProvenanceMin {
 		pred.BuildConfig = nil
 		pred.Metadata = nil
+		scrubArgs(&pred.Invocation.Parameters)
 	}
 	return json.Marshal(pred)
+}
+
+// scrubArgs drops the build args and labels of a request and of the
+// requests it forwarded, as BuildKit's own min provenance does: their
+// values are the user's (a token passed as a build arg) and min is the
+// record meant to be safe to share.
+func scrubArgs(p *provenancetypes.Parameters) {
+	if p == nil {
+		return
+	}
+	maps.DeleteFunc(p.Args, func(k, _ string) bool {
+		return strings.HasPrefix(k, "build-arg:") || strings.HasPrefix(k, "label:")
+	})
+	for _, in := range p.Inputs {
+		if in != nil {
+			scrubArgs(in.Request)
+		}
+	}
+	if p.Root != nil {
+		scrubArgs(p.Root.Request)
+	}
 }

@@ -1,9 +1,12 @@
 package builder
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/xbuild/xbuild/builder/store"
 	"github.com/xbuild/xbuild/driver"
@@ -17,9 +20,14 @@ var ErrContextBuilder = errors.New("stands for a Docker context and cannot be re
 // and their state unless opts.KeepState) and forgets the builder. Every
 // node is tried even when one fails; the builder stays in the store while
 // any node could not be removed, so the removal can be retried. A builder
-// that does not exist is ErrUnknownBuilder (a NotFound error).
+// whose file is corrupt (store.ErrCorrupt) is forgotten with nothing
+// released, since its nodes are unknown; that is reported on r.Notices.
+// A builder that does not exist is ErrUnknownBuilder (a NotFound error).
 func (r *Resolver) Remove(ctx context.Context, name string, opts driver.RemoveOptions) error {
 	inst, err := r.Resolve(ctx, name)
+	if errors.Is(err, store.ErrCorrupt) {
+		return r.removeCorrupt(ctx, name, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -35,5 +43,16 @@ func (r *Resolver) Remove(ctx context.Context, name string, opts driver.RemoveOp
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	return r.Store.Update(func(tx *store.Txn) error { return tx.Remove(inst.Name) })
+	return r.Store.UpdateContext(ctx, func(tx *store.Txn) error { return tx.Remove(inst.Name) })
+}
+
+// removeCorrupt deletes a builder whose file cannot be read: keeping it
+// would leave the name taken with no way to use or free it.
+func (r *Resolver) removeCorrupt(ctx context.Context, name string, readErr error) error {
+	if err := r.Store.UpdateContext(ctx, func(tx *store.Txn) error { return tx.Remove(name) }); err != nil {
+		return err
+	}
+	w := cmp.Or[io.Writer](r.Notices, os.Stderr)
+	fmt.Fprintf(w, "WARNING: builder %q removed, but its nodes could not be stopped since its file could not be read (%v): stop any of its daemons or containers still running by hand\n", name, readErr)
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	cerrdefs "github.com/containerd/errdefs"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
@@ -27,6 +28,9 @@ type Resolver struct {
 	// generator; SBOMGeneratorFrom says where it was set, for messages.
 	SBOMGenerator     string
 	SBOMGeneratorFrom string
+	// Notices is where the resolver reports what it could not do but did
+	// not fail for, such as nodes it could not stop; os.Stderr when nil.
+	Notices io.Writer
 }
 
 // Instance is a resolved builder with a driver for each node.
@@ -111,7 +115,7 @@ func (r *Resolver) Resolve(ctx context.Context, name string) (*Instance, error) 
 		}
 	}
 	var b *store.Builder
-	err := r.Store.View(func(tx *store.Txn) error {
+	err := r.Store.ViewContext(ctx, func(tx *store.Txn) error {
 		var err error
 		b, err = tx.Get(name)
 		return err

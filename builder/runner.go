@@ -140,6 +140,10 @@ func (rn *runner) solve(ctx context.Context, s *solve) (*bkclient.SolveResponse,
 	statuses, forwarded := rn.disp.forward(s.stats)
 	resp, solveErr := s.part.conn.client.Solve(ctx, nil, *s.so, statuses)
 	<-forwarded
+	if s.stats != nil && rn.disp.warnings != nil {
+		// Failed solves too: a finding may be why it failed.
+		rn.disp.warnings.add(s.stats.warnings)
+	}
 	return resp, rn.finishExports(ctx, s, resp, solveErr)
 }
 

@@ -146,6 +146,9 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 	if err != nil {
 		return err
 	}
+	for _, j := range jobs {
+		s.addSourceDateEpoch(j.Req)
+	}
 	results, err := runJobs(ctx, env, s, builderName, jobs, mode, o.metadataFile != "")
 	if err != nil {
 		return err

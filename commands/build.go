@@ -159,6 +159,7 @@ func (o *buildOptions) request(env *Env, s settings, contextArg string, changed 
 	if req.BuildArgs, err = parseKeyValues("--build-arg", o.buildArgs, env.Getenv); err != nil {
 		return nil, err
 	}
+	s.addSourceDateEpoch(req)
 	if req.Labels, err = parseKeyValues("--label", o.labels, nil); err != nil {
 		return nil, err
 	}

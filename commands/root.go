@@ -55,7 +55,7 @@ func (e *Env) ConfigDir() string {
 }
 
 func (e *Env) resolver() (*builder.Resolver, error) {
-	st, err := store.New(e.ConfigDir(), store.WithEndpointKey(store.CurrentEndpointKey(e.Getenv)))
+	st, err := store.New(e.ConfigDir(), store.WithEndpointKey(store.CurrentEndpointKey(e.Getenv)), store.WithNotices(e.Stderr))
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (e *Env) resolver() (*builder.Resolver, error) {
 	} else if m != nil {
 		fmt.Fprint(e.Stderr, m)
 	}
-	return &builder.Resolver{Store: st, Drivers: e.Drivers, Getenv: e.Getenv}, nil
+	return &builder.Resolver{Store: st, Drivers: e.Drivers, Getenv: e.Getenv, Notices: e.Stderr}, nil
 }
 
 // NewRootCommand builds the command tree. name is how the user called us

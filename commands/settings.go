@@ -34,6 +34,10 @@ type settings struct {
 	// defaultPlatform is DOCKER_DEFAULT_PLATFORM, the platform a build
 	// without --platform asks for (bake has no such default, as in buildx).
 	defaultPlatform string
+	// sourceDateEpoch is SOURCE_DATE_EPOCH, in unix seconds: the build
+	// arg of that name for every request that does not give it, as buildx
+	// passes it, so file and image times follow it. Empty when unset.
+	sourceDateEpoch string
 }
 
 const sbomGeneratorEnv = "XBUILD_SBOM_GENERATOR"
@@ -80,7 +84,33 @@ func readSettings(getenv func(string) string) (settings, error) {
 	// switch of ours, so any other value just means "not in a workflow".
 	s.githubActions = getenv("GITHUB_ACTIONS") == "true"
 	s.defaultPlatform = getenv("DOCKER_DEFAULT_PLATFORM")
+	if v := getenv(sourceDateEpochEnv); v != "" {
+		// BuildKit reads it with ParseInt too; refusing here saves a
+		// connection and names the variable rather than a build arg.
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return settings{}, fmt.Errorf("%s=%s is not valid: use a unix time in seconds", sourceDateEpochEnv, v)
+		}
+		s.sourceDateEpoch = v
+	}
 	return s, nil
+}
+
+const sourceDateEpochEnv = "SOURCE_DATE_EPOCH"
+
+// addSourceDateEpoch gives req the build arg SOURCE_DATE_EPOCH from the
+// environment, unless the request sets it itself: a build arg the user
+// gave wins, as in buildx.
+func (s settings) addSourceDateEpoch(req *builder.Request) {
+	if s.sourceDateEpoch == "" {
+		return
+	}
+	if _, ok := req.BuildArgs[sourceDateEpochEnv]; ok {
+		return
+	}
+	if req.BuildArgs == nil {
+		req.BuildArgs = map[string]string{}
+	}
+	req.BuildArgs[sourceDateEpochEnv] = s.sourceDateEpoch
 }
 
 // envBool reads the first of names that is set, with strconv.ParseBool as

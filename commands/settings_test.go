@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -99,6 +100,9 @@ func TestReadSettings(t *testing.T) {
 		{name: "bad progress", in: map[string]string{"BUILDKIT_PROGRESS": "fancy"}, wantErr: "BUILDKIT_PROGRESS=fancy is not valid: use auto, tty, plain, quiet or rawjson"},
 		{name: "default platform", in: map[string]string{"DOCKER_DEFAULT_PLATFORM": "linux/arm64"},
 			want: settings{defaultPlatform: "linux/arm64", metadataProvenance: builder.MetadataProvenanceMin}},
+		{name: "source date epoch", in: map[string]string{"SOURCE_DATE_EPOCH": "0"},
+			want: settings{sourceDateEpoch: "0", metadataProvenance: builder.MetadataProvenanceMin}},
+		{name: "bad source date epoch", in: map[string]string{"SOURCE_DATE_EPOCH": "2024-01-01"}, wantErr: "SOURCE_DATE_EPOCH=2024-01-01 is not valid: use a unix time in seconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,6 +144,31 @@ func TestProgressMode(t *testing.T) {
 			got, err := tt.s.progressMode(tt.flag, tt.quiet)
 			if (err != nil) != tt.wantErr || got != tt.want {
 				t.Errorf("progressMode(%q, %v) = %q, %v; want %q (error %v)", tt.flag, tt.quiet, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestAddSourceDateEpoch(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		epoch string
+		in    map[string]string
+		want  map[string]string
+	}{
+		{name: "unset adds nothing", in: nil, want: nil},
+		{name: "added", epoch: "0", in: nil, want: map[string]string{"SOURCE_DATE_EPOCH": "0"}},
+		{name: "added beside others", epoch: "5", in: map[string]string{"A": "1"}, want: map[string]string{"A": "1", "SOURCE_DATE_EPOCH": "5"}},
+		{name: "build arg wins", epoch: "5", in: map[string]string{"SOURCE_DATE_EPOCH": "7"}, want: map[string]string{"SOURCE_DATE_EPOCH": "7"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req := &builder.Request{BuildArgs: maps.Clone(tt.in)}
+			settings{sourceDateEpoch: tt.epoch}.addSourceDateEpoch(req)
+			if !maps.Equal(req.BuildArgs, tt.want) {
+				t.Errorf("addSourceDateEpoch(%v) with %q = %v, want %v", tt.in, tt.epoch, req.BuildArgs, tt.want)
 			}
 		})
 	}

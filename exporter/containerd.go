@@ -99,6 +99,11 @@ func (l *containerdLoad) complete(ctx context.Context, solveErr error, pr Progre
 	if err == nil {
 		err = l.name(ctx, desc, step)
 	}
+	if err != nil {
+		// containerd's own words ("error reading from server: EOF") do not
+		// say which daemon went away.
+		err = fmt.Errorf("loading into containerd at %s (namespace %s): %w", l.loc.Address, l.loc.Namespace, err)
+	}
 	step.Done(err)
 	return err
 }

@@ -174,7 +174,7 @@ func (p *preparing) entry(ctx context.Context, o Output) (bkclient.ExportEntry, 
 		if !p.dst.exports(TypeLocal) {
 			return entry, unsupported(o.Type, p.dst)
 		}
-		entry.OutputDir = o.Dest
+		entry.OutputDir, err = folderOutput(p.ex, o.Dest, o.Attrs["mode"] == "delete")
 	default: // tar, oci, docker to a file
 		if !p.dst.exports(o.Type) {
 			return entry, unsupported(o.Type, p.dst)

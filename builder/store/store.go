@@ -1,16 +1,17 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -76,6 +77,10 @@ var ErrNotFound = cerrdefs.ErrNotFound.WithMessage("no such builder")
 // ErrExists is returned when creating a builder whose name is taken.
 var ErrExists = cerrdefs.ErrAlreadyExists.WithMessage("builder already exists")
 
+// ErrCorrupt is returned for a builder file that cannot be decoded (cut
+// short, or not a builder): only removing the builder gets rid of it.
+var ErrCorrupt = cerrdefs.ErrDataLoss.WithMessage("corrupt")
+
 // buildxName is the names buildx accepts (store/util.go): a file in
 // instances/ that does not match makes every `buildx ls` fail.
 var buildxName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9._-]*$`)
@@ -103,12 +108,16 @@ func fileName(name string) (string, bool) {
 
 // Store is the builder state folder.
 type Store struct {
-	dir string
-	key string
+	dir         string
+	key         string
+	lockTimeout time.Duration
+	notices     io.Writer
 }
 
 type options struct {
 	endpointKey string
+	lockTimeout time.Duration
+	notices     io.Writer
 }
 
 // Option configures New.
@@ -125,7 +134,7 @@ func WithEndpointKey(key string) Option {
 
 // New opens (creating when needed) the state folder dir.
 func New(dir string, opts ...Option) (*Store, error) {
-	var o options
+	o := options{lockTimeout: defaultLockTimeout, notices: os.Stderr}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -136,7 +145,7 @@ func New(dir string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("creating builder state folder %s: %w", dir, err)
 		}
 	}
-	return &Store{dir: dir, key: o.endpointKey}, nil
+	return &Store{dir: dir, key: o.endpointKey, lockTimeout: o.lockTimeout, notices: o.notices}, nil
 }
 
 // Dir is the state folder.
@@ -148,29 +157,18 @@ type Txn struct {
 	s *Store
 }
 
-// Update runs fn with the exclusive lock held. Writes inside fn are atomic
-// one by one; the lock makes the sequence atomic for other xbuild and
-// buildx processes.
-func (s *Store) Update(fn func(*Txn) error) error { return s.locked(syscall.LOCK_EX, fn) }
+// Update runs fn with the exclusive lock held; a wait for it longer than
+// the lock timeout is ErrLocked. Writes inside fn are atomic one by one;
+// the lock makes the sequence atomic for other xbuild and buildx
+// processes.
+func (s *Store) Update(fn func(*Txn) error) error {
+	return s.UpdateContext(context.Background(), fn)
+}
 
 // View runs fn with a shared lock held: buildx's exclusive lock waits for
 // it. fn must not write.
-func (s *Store) View(fn func(*Txn) error) error { return s.locked(syscall.LOCK_SH, fn) }
-
-// locked flocks .lock, the file buildx's store flocks (gofrs/flock), so
-// that the two tools never interleave their changes.
-func (s *Store) locked(how int, fn func(*Txn) error) error {
-	p := filepath.Join(s.dir, ".lock")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return fmt.Errorf("opening builder state lock %s: %w", p, err)
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), how); err != nil {
-		return fmt.Errorf("locking builder state %s: %w", p, err)
-	}
-	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing releases it too
-	return fn(&Txn{s: s})
+func (s *Store) View(fn func(*Txn) error) error {
+	return s.ViewContext(context.Background(), fn)
 }
 
 func (s *Store) path(parts ...string) string {
@@ -198,7 +196,7 @@ func (t *Txn) read(file string) (*Builder, error) {
 	}
 	b, err := decodeBuilder(data)
 	if err != nil {
-		return nil, fmt.Errorf("reading builder %q: %s is corrupt: %w", file, p, err)
+		return nil, fmt.Errorf("reading builder %q: %s is %w: %w", file, p, ErrCorrupt, err)
 	}
 	if b.Name == "" {
 		b.Name = file

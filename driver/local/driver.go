@@ -134,7 +134,14 @@ func (d *Driver) start(ctx context.Context, bin string) error {
 	if d.config != "" {
 		args = append(args, "--config", d.config)
 	}
+	// Temporary mounts (of snapshots, during exports) go under the root,
+	// where Remove finds those a killed daemon leaves.
+	tmp := filepath.Join(d.root, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", tmp, err)
+	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A session of its own: the daemon outlives this command and a ^C on
 	// it, like a builder container does.
@@ -237,13 +244,145 @@ func isBuildkitd(pid int) bool {
 }
 
 // Remove implements driver.Driver: stop the daemon and, unless asked to
-// keep it, delete its state.
+// keep it, delete its state. A daemon killed during a step leaves the
+// step's container running and its mounts under the root (the container's
+// root file system, temporary mounts of an export): both are ended here,
+// since nothing else will and the folder cannot go while they stay.
 func (d *Driver) Remove(_ context.Context, opts driver.RemoveOptions) error {
 	if err := d.stop(); err != nil {
+		return err
+	}
+	root, err := filepath.Abs(d.root)
+	if err != nil {
+		return err
+	}
+	killUnder(root)
+	if err := unmountUnder(root); err != nil {
 		return err
 	}
 	if opts.KeepState {
 		return nil
 	}
-	return os.RemoveAll(d.root)
+	return os.RemoveAll(root)
+}
+
+// killUnder kills the processes that run on a file system under root, and
+// waits a little for them to end, so that none writes into the folder
+// while it is removed. In our mount namespace, those whose working folder
+// or root is under root; in another one (a step's container), those whose
+// root mount is made of root's files.
+func killUnder(root string) {
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	entries, _ := os.ReadDir("/proc")
+	var killed []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if runsUnder(pid, root, self) && syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed = append(killed, pid)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if !slices.ContainsFunc(killed, alive) {
+			return
+		}
+	}
+}
+
+func runsUnder(pid int, root, selfNS string) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid))
+	under := func(p string) bool { return p == root || strings.HasPrefix(p, root+"/") }
+	ns, err := os.Readlink(filepath.Join(dir, "ns", "mnt"))
+	if err != nil {
+		return false // gone, or not ours to look at
+	}
+	if ns == selfNS {
+		cwd, _ := os.Readlink(filepath.Join(dir, "cwd"))
+		fsRoot, _ := os.Readlink(filepath.Join(dir, "root"))
+		return under(cwd) || under(fsRoot)
+	}
+	// Only the root mount counts: a namespace that receives our mounts by
+	// propagation lists the leftovers under root too, yet is not ours.
+	data, _ := os.ReadFile(filepath.Join(dir, "mountinfo"))
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == "/" {
+			return strings.Contains(line, root+"/")
+		}
+	}
+	return false
+}
+
+// alive: pid exists and is not a zombie (one whose parent died keeps
+// answering signals until init reaps it).
+func alive(pid int) bool {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(data), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// unmountUnder detaches every mount at or below root, deepest first, so
+// that removing the folder does not fail on a busy mount point.
+func unmountUnder(root string) error {
+	// Several mounts can stack on one point: each pass takes one layer.
+	for pass := 0; pass < 10; pass++ {
+		points, err := mountsUnder(root)
+		if err != nil || len(points) == 0 {
+			return err
+		}
+		var errs []error
+		for _, p := range slices.Backward(points) {
+			if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+				errs = append(errs, fmt.Errorf("unmounting %s: %w", p, err))
+			}
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+	}
+	return fmt.Errorf("unmounting under %s: mounts remain after 10 passes", root)
+}
+
+// mountsUnder lists the mount points at or below root, sorted.
+func mountsUnder(root string) ([]string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("listing mounts under %s: %w", root, err)
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		p := unescapeMount(f[4])
+		if p == root || strings.HasPrefix(p, root+"/") {
+			points = append(points, p)
+		}
+	}
+	slices.Sort(points)
+	return points, nil
+}
+
+// unescapeMount decodes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
