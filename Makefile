@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN := $(CURDIR)/bin/xbuild
 
-.PHONY: all build demo test unit integration env-up env-down bench reliability install-plugin clean
+.PHONY: all build demo test unit integration env-up env-down bench reliability fuzz install-plugin clean
 
 all: build
 
@@ -46,6 +46,11 @@ RUNS ?= 3
 reliability: build
 	hack/env up
 	XBUILD_BIN=$(BIN) RUNS=$(RUNS) hack/reliability.sh
+
+# Every parser's fuzzer for FUZZTIME each (make test runs their seeds only).
+FUZZTIME ?= 20s
+fuzz:
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 env-up:
 	hack/env up

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"encoding/csv"
 	"fmt"
 	"maps"
 	"slices"
@@ -98,7 +99,13 @@ func AttestsFrom(in buildflags.Attests) map[string]Attest {
 			params = append(params, k+"="+v)
 		}
 		sort.Strings(params)
-		out[a.Type] = Attest{Off: a.Disabled, Params: strings.Join(params, ",")}
+		// BuildKit splits the parameters as CSV again: a field holding a
+		// comma or a quote goes quoted, whole.
+		var b strings.Builder
+		w := csv.NewWriter(&b)
+		_ = w.Write(params) // a strings.Builder never fails a write
+		w.Flush()
+		out[a.Type] = Attest{Off: a.Disabled, Params: strings.TrimSuffix(b.String(), "\n")}
 	}
 	return out
 }

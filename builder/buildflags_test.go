@@ -43,12 +43,12 @@ func TestOutputsFrom(t *testing.T) {
 
 func TestAttestsFrom(t *testing.T) {
 	t.Parallel()
-	spec, err := buildflags.ParseAttests([]string{"type=provenance,mode=max,builder-id=x", "type=sbom,disabled=true"})
+	spec, err := buildflags.ParseAttests([]string{"type=provenance,mode=max,builder-id=x", "type=sbom,disabled=true", `type=custom,"note=a,b"`})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := AttestsFrom(spec)
-	if got["provenance"].Params != "builder-id=x,mode=max" || got["provenance"].Off || !got["sbom"].Off {
+	if got["provenance"].Params != "builder-id=x,mode=max" || got["provenance"].Off || !got["sbom"].Off || got["custom"].Params != `"note=a,b"` {
 		t.Errorf("AttestsFrom() = %+v", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/distribution/reference"
 	"github.com/docker/buildx/util/buildflags"
@@ -260,6 +261,11 @@ func (o *buildOptions) parseOutputs() ([]exporter.Output, error) {
 func parseTags(in []string) ([]string, error) {
 	var out []string
 	for _, t := range in {
+		// The reference parser's errors repeat a name as given, line
+		// breaks and all; no name holds a control character.
+		if strings.ContainsFunc(t, unicode.IsControl) {
+			return nil, fmt.Errorf("invalid tag %q: an image name holds no control characters", t)
+		}
 		ref, err := reference.ParseNormalizedNamed(t)
 		if err != nil {
 			return nil, fmt.Errorf("invalid tag %q: %w", t, err)

@@ -151,11 +151,12 @@ func parseSecrets(in []string, getenv func(string) string) ([]secretsprovider.So
 	var out []secretsprovider.Source
 	for _, s := range in {
 		spec, err := buildflags.ParseSecretSpecs([]string{s})
-		if err == nil && len(spec) == 0 {
+		if strings.TrimSpace(s) == "" || (err == nil && len(spec) == 0) {
 			err = errors.New("empty value")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("invalid --secret %q: %w", s, err)
+			// buildx's words repeat the field as typed, line breaks and all.
+			return nil, fmt.Errorf("invalid --secret %q: %s", s, oneLine(err.Error()))
 		}
 		srcs, err := builder.SecretsFrom(spec, getenv)
 		if err != nil {
@@ -186,15 +187,22 @@ func parseCache(flag string, in []string) ([]bkclient.CacheOptionsEntry, error) 
 	var out []bkclient.CacheOptionsEntry
 	for _, s := range in {
 		spec, err := buildflags.ParseCacheEntry([]string{s})
-		if err == nil && len(spec) == 0 {
+		if strings.TrimSpace(s) == "" || (err == nil && len(spec) == 0) {
 			err = errors.New("empty value")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("invalid %s %q: %w", flag, s, err)
+			// buildx's words repeat the field as typed, line breaks and all.
+			return nil, fmt.Errorf("invalid %s %q: %s", flag, s, oneLine(err.Error()))
 		}
 		entries, err := builder.CacheEntriesFrom(spec)
 		if err != nil {
 			return nil, fmt.Errorf("invalid %s %q: %w", flag, s, err)
+		}
+		for _, e := range entries {
+			// A blank reference (" ,r/app" in a bare list) names no cache.
+			if ref, ok := e.Attrs["ref"]; ok && strings.TrimSpace(ref) == "" {
+				return nil, fmt.Errorf("invalid %s %q: empty reference", flag, s)
+			}
 		}
 		out = append(out, entries...)
 	}

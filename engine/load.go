@@ -36,13 +36,13 @@ func ReadLoadStream(r io.Reader) error {
 		}
 		switch {
 		case m.ErrorDetail != nil && m.ErrorDetail.Message != "":
-			problems = append(problems, m.ErrorDetail.Message)
+			problems = append(problems, oneLine(m.ErrorDetail.Message))
 		case m.Error != "":
-			problems = append(problems, m.Error)
+			problems = append(problems, oneLine(m.Error))
 		case isErrorText(m.Stream):
-			problems = append(problems, strings.TrimSpace(m.Stream))
+			problems = append(problems, oneLine(m.Stream))
 		case isErrorText(m.Status):
-			problems = append(problems, strings.TrimSpace(m.Status))
+			problems = append(problems, oneLine(m.Status))
 		}
 	}
 	if len(problems) > 0 {
@@ -54,4 +54,13 @@ func ReadLoadStream(r io.Reader) error {
 func isErrorText(s string) bool {
 	s = strings.TrimSpace(s)
 	return strings.HasPrefix(s, "Error ") || strings.HasPrefix(s, "error ") || strings.HasPrefix(s, "Error:")
+}
+
+// oneLine keeps an engine's message to one line, as main prints an error
+// on one line after "ERROR: ", and says so when the engine gave no words.
+func oneLine(s string) string {
+	if s = strings.Join(strings.Fields(s), " "); s == "" {
+		return "the engine reported an error without a message"
+	}
+	return s
 }

@@ -2,7 +2,9 @@ package exporter
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -210,8 +212,16 @@ func csvFields(s string) ([]string, error) {
 	r := csv.NewReader(strings.NewReader(s))
 	r.TrimLeadingSpace = true
 	fields, err := r.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("empty value")
+	}
 	if err != nil {
 		return nil, err
+	}
+	// A second record means a line break outside quotes: refused, as what
+	// follows it would otherwise be dropped without a word.
+	if _, err := r.Read(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("line break outside quotes (quote a value that holds one)")
 	}
 	return fields, nil
 }

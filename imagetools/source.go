@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
@@ -161,6 +163,11 @@ func (l *Local) Fetch(ctx context.Context, desc ocispecs.Descriptor) ([]byte, er
 }
 
 func normalize(ref string) (string, error) {
+	// The reference parser's errors repeat a name as given, line breaks
+	// and all; no name holds a control character, so that is said here.
+	if strings.ContainsFunc(ref, unicode.IsControl) {
+		return "", fmt.Errorf("invalid image name %q: an image name holds no control characters: %w", ref, cerrdefs.ErrInvalidArgument)
+	}
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return "", fmt.Errorf("invalid image name %q: %w: %w", ref, err, cerrdefs.ErrInvalidArgument)
@@ -186,6 +193,11 @@ func readVerified(r io.Reader, desc ocispecs.Descriptor) ([]byte, error) {
 }
 
 func verify(data []byte, desc ocispecs.Descriptor) error {
+	// A descriptor from a broken or hostile index may hold no digest at
+	// all; go-digest panics on computing one of those.
+	if err := desc.Digest.Validate(); err != nil {
+		return fmt.Errorf("blob %q is corrupt: its descriptor's digest is invalid (%v): %w", desc.Digest, err, cerrdefs.ErrDataLoss)
+	}
 	if int64(len(data)) != desc.Size || desc.Digest.Algorithm().FromBytes(data) != desc.Digest {
 		return fmt.Errorf("blob %s is corrupt: its content does not match its descriptor: %w", desc.Digest, cerrdefs.ErrDataLoss)
 	}

@@ -58,7 +58,7 @@ func Load(ctx context.Context, opts LoadOptions) (*Definition, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, _, err := bxbake.ParseFiles(files, defaults(), opts.Vars)
+	cfg, _, err := parseFiles(files, opts.Vars)
 	if err != nil {
 		return nil, err
 	}
@@ -272,6 +272,22 @@ func isRemote(s string) bool {
 	return strings.HasSuffix(s, ".git") || strings.Contains(s, ".git#")
 }
 
+// parseFiles is buildx's ParseFiles with a panic of the parsers under it
+// turned into an error: compose-go panics on some malformed files (a build
+// context left empty, "context:"), which are the user's to fix.
+func parseFiles(files []bxbake.File, vars map[string]string) (cfg *bxbake.Config, pm *hclparser.ParseMeta, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			names := make([]string, len(files))
+			for i, f := range files {
+				names[i] = f.Name
+			}
+			cfg, pm, err = nil, nil, fmt.Errorf("reading bake files %s: malformed, the parser failed with: %v", strings.Join(names, ", "), r)
+		}
+	}()
+	return bxbake.ParseFiles(files, defaults(), vars)
+}
+
 func defaults() map[string]string {
 	return map[string]string{
 		"BAKE_CMD_CONTEXT":    "cwd://",
@@ -285,7 +301,7 @@ func Parse(opts LoadOptions) (*bxbake.Config, []*hclparser.Variable, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg, pm, err := bxbake.ParseFiles(files, defaults(), opts.Vars)
+	cfg, pm, err := parseFiles(files, opts.Vars)
 	if err != nil {
 		return nil, nil, err
 	}
