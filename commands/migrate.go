@@ -57,26 +57,9 @@ networks are never touched.`,
 }
 
 func runMigrate(ctx context.Context, env *Env, o *migrateOptions) error {
-	var target imagestore.Kind
-	inPlace := true
-	switch o.to {
-	case "containerd", "classic":
-		target = imagestore.Kind(o.to)
-	case "":
-		return errors.New("--to is required: containerd, classic, or another engine's address")
-	default:
-		if !strings.Contains(o.to, "://") {
-			return fmt.Errorf("invalid --to %q: containerd, classic, or an engine address such as unix:///run/other.sock", o.to)
-		}
-		inPlace = false
-		if o.from == "" {
-			return errors.New("moving to another engine needs --from, the source engine's address")
-		}
-	}
-	switch o.step {
-	case "all", "export", "switch", "import", "report":
-	default:
-		return fmt.Errorf("invalid --step %q: export, switch, import, report or all", o.step)
+	target, inPlace, err := o.check()
+	if err != nil {
+		return err
 	}
 	if o.bundle == "" {
 		o.bundle = filepath.Join(env.ConfigDir(), "migrate", "bundle")
@@ -90,21 +73,8 @@ func runMigrate(ctx context.Context, env *Env, o *migrateOptions) error {
 
 	step := func(s string) bool { return o.step == "all" || o.step == s }
 	if step("export") {
-		m, err := imagestore.Export(ctx, src.api, src.host, o.bundle, imagestore.ExportOptions{
-			Containers: o.containers, Pause: o.pause, DryRun: o.dryRun, Warn: env.Stderr})
-		if err != nil {
-			return fmt.Errorf("exporting from %s: %w", src.host, err)
-		}
-		fmt.Fprintf(env.Stdout, "export: %d items from the %s store of %s into %s (about %s)\n",
-			len(m.Items), m.SourceStore, src.host, o.bundle, humanSize(m.NeededBytes()))
-		if o.dryRun {
-			for _, it := range m.Items {
-				fmt.Fprintf(env.Stdout, "  %s\n", it.Name)
-			}
-			return nil
-		}
-		if inPlace && m.SourceStore == target && o.step == "all" {
-			return fmt.Errorf("the engine at %s already uses the %s store", src.host, target)
+		if done, err := migrateExport(ctx, env, src, target, inPlace, o); done || err != nil {
+			return err
 		}
 	}
 	dst := src
@@ -122,6 +92,60 @@ func runMigrate(ctx context.Context, env *Env, o *migrateOptions) error {
 	if !step("import") && !step("report") {
 		return nil
 	}
+	return migrateImport(ctx, env, src, dst, inPlace, o)
+}
+
+// check reads --to and --step: the store to switch to in place, or
+// another engine to move to.
+func (o *migrateOptions) check() (target imagestore.Kind, inPlace bool, err error) {
+	inPlace = true
+	switch o.to {
+	case "containerd", "classic":
+		target = imagestore.Kind(o.to)
+	case "":
+		return "", false, errors.New("--to is required: containerd, classic, or another engine's address")
+	default:
+		if !strings.Contains(o.to, "://") {
+			return "", false, fmt.Errorf("invalid --to %q: containerd, classic, or an engine address such as unix:///run/other.sock", o.to)
+		}
+		inPlace = false
+		if o.from == "" {
+			return "", false, errors.New("moving to another engine needs --from, the source engine's address")
+		}
+	}
+	switch o.step {
+	case "all", "export", "switch", "import", "report":
+	default:
+		return "", false, fmt.Errorf("invalid --step %q: export, switch, import, report or all", o.step)
+	}
+	return target, inPlace, nil
+}
+
+// migrateExport writes the bundle; done says the command ends there (a
+// dry run).
+func migrateExport(ctx context.Context, env *Env, src engineConn, target imagestore.Kind, inPlace bool, o *migrateOptions) (done bool, err error) {
+	m, err := imagestore.Export(ctx, src.api, src.host, o.bundle, imagestore.ExportOptions{
+		Containers: o.containers, Pause: o.pause, DryRun: o.dryRun, Warn: env.Stderr})
+	if err != nil {
+		return false, fmt.Errorf("exporting from %s: %w", src.host, err)
+	}
+	fmt.Fprintf(env.Stdout, "export: %d items from the %s store of %s into %s (about %s)\n",
+		len(m.Items), m.SourceStore, src.host, o.bundle, humanSize(m.NeededBytes()))
+	if o.dryRun {
+		for _, it := range m.Items {
+			fmt.Fprintf(env.Stdout, "  %s\n", it.Name)
+		}
+		return true, nil
+	}
+	if inPlace && m.SourceStore == target && o.step == "all" {
+		return false, fmt.Errorf("the engine at %s already uses the %s store", src.host, target)
+	}
+	return false, nil
+}
+
+// migrateImport loads the bundle into dst, reports, and prunes the source
+// when asked and everything came through.
+func migrateImport(ctx context.Context, env *Env, src, dst engineConn, inPlace bool, o *migrateOptions) error {
 	m, err := imagestore.ReadManifest(o.bundle)
 	if err != nil {
 		return err

@@ -22,17 +22,56 @@ func runAppend(ctx context.Context, env *Env, endpoint string, o *createOptions)
 	if err != nil {
 		return err
 	}
-	var b *store.Builder
-	if err := r.Store.View(func(tx *store.Txn) error {
-		var err error
-		b, err = tx.Get(o.name)
-		return err
-	}); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no builder %q to append to: create it first with `xbuild create --name %s`", o.name, o.name)
-		}
+	b, err := builderToAppendTo(r.Store, o.name)
+	if err != nil {
 		return err
 	}
+	node, err := nodeToAppend(env, b, endpoint, o)
+	if err != nil {
+		return err
+	}
+	f, err := env.Drivers.Factory(cmp.Or(node.Driver, b.Driver))
+	if err != nil {
+		return err
+	}
+	d, err := f.New(ctx, builder.NodeConfig(o.name, node, env.Getenv))
+	if err != nil {
+		return err
+	}
+	if err := addNode(r.Store, o.name, node); err != nil {
+		return err
+	}
+	if o.bootstrap {
+		if err := d.Bootstrap(ctx); err != nil {
+			_ = d.Remove(context.WithoutCancel(ctx), driver.RemoveOptions{})
+			_ = removeNode(r.Store, o.name, node.Name)
+			return fmt.Errorf("booting node %q of builder %q: %w", node.Name, o.name, err)
+		}
+	}
+	if o.use {
+		if err := r.Store.Update(func(tx *store.Txn) error { return tx.SetCurrent(o.name) }); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(env.Stdout, o.name)
+	return nil
+}
+
+func builderToAppendTo(st *store.Store, name string) (*store.Builder, error) {
+	var b *store.Builder
+	err := st.View(func(tx *store.Txn) error {
+		var err error
+		b, err = tx.Get(name)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no builder %q to append to: create it first with `xbuild create --name %s`", name, name)
+	}
+	return b, err
+}
+
+// nodeToAppend checks and makes the state of the node --append adds.
+func nodeToAppend(env *Env, b *store.Builder, endpoint string, o *createOptions) (store.Node, error) {
 	drv := b.Driver
 	if o.driver != "" {
 		// A node may run on another driver than the builder's first one
@@ -40,10 +79,10 @@ func runAppend(ctx context.Context, env *Env, endpoint string, o *createOptions)
 		drv = o.driver
 	}
 	if drv == builder.DefaultDriver || b.Driver == builder.DefaultDriver {
-		return fmt.Errorf("builder %q: the docker driver's only node is the engine's own builder: create a builder with another driver to have several nodes", o.name)
+		return store.Node{}, fmt.Errorf("builder %q: the docker driver's only node is the engine's own builder: create a builder with another driver to have several nodes", o.name)
 	}
 	if drv == "remote" && endpoint == "" {
-		return errors.New("--append needs the new node's ENDPOINT (unix://, tcp://)")
+		return store.Node{}, errors.New("--append needs the new node's ENDPOINT (unix://, tcp://)")
 	}
 	if endpoint == "" && engineDrivers[drv] {
 		endpoint = engineEndpoint(env.Getenv)
@@ -54,48 +93,28 @@ func runAppend(ctx context.Context, env *Env, endpoint string, o *createOptions)
 	}
 	node, err := newNodeState(o, name, endpoint, drv)
 	if err != nil {
-		return err
+		return store.Node{}, err
 	}
 	if drv != b.Driver {
 		node.Driver = drv
 	}
-	f, err := env.Drivers.Factory(drv)
-	if err != nil {
-		return err
-	}
-	d, err := f.New(ctx, builder.NodeConfig(o.name, node, env.Getenv))
-	if err != nil {
-		return err
-	}
-	// Read again under the write lock: another xbuild may have changed the
-	// builder since.
-	if err := r.Store.Update(func(tx *store.Txn) error {
-		b, err := tx.Get(o.name)
+	return node, nil
+}
+
+// addNode adds node to the builder, read again under the write lock:
+// another xbuild may have changed it since.
+func addNode(st *store.Store, builderName string, node store.Node) error {
+	return st.Update(func(tx *store.Txn) error {
+		b, err := tx.Get(builderName)
 		if err != nil {
 			return err
 		}
-		if slices.ContainsFunc(b.Nodes, func(n store.Node) bool { return n.Name == name }) {
-			return fmt.Errorf("builder %q already has a node %q: pick another --node, or remove it with `xbuild create --leave --name %s --node %s`", o.name, name, o.name, name)
+		if slices.ContainsFunc(b.Nodes, func(n store.Node) bool { return n.Name == node.Name }) {
+			return fmt.Errorf("builder %q already has a node %q: pick another --node, or remove it with `xbuild create --leave --name %s --node %s`", builderName, node.Name, builderName, node.Name)
 		}
 		b.Nodes = append(b.Nodes, node)
 		return tx.Put(b)
-	}); err != nil {
-		return err
-	}
-	if o.bootstrap {
-		if err := d.Bootstrap(ctx); err != nil {
-			_ = d.Remove(context.WithoutCancel(ctx), driver.RemoveOptions{})
-			_ = removeNode(r.Store, o.name, name)
-			return fmt.Errorf("booting node %q of builder %q: %w", name, o.name, err)
-		}
-	}
-	if o.use {
-		if err := r.Store.Update(func(tx *store.Txn) error { return tx.SetCurrent(o.name) }); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintln(env.Stdout, o.name)
-	return nil
+	})
 }
 
 // runLeave removes a node from a builder (create --leave) and stops what

@@ -401,25 +401,34 @@ func request(t *bxbake.Target, getenv func(string) string) (*builder.Request, ma
 		}
 		req.BuildContexts[name] = v
 	}
-	// The same conversions and checks as build's flags.
+	if err := exportOptions(t, req, getenv); err != nil {
+		return nil, nil, err
+	}
+	return req, deps, nil
+}
+
+// exportOptions converts what goes out of a build and what it reads on
+// the way, with the same conversions and checks as build's flags.
+func exportOptions(t *bxbake.Target, req *builder.Request, getenv func(string) string) error {
+	var err error
 	if req.Outputs, err = builder.OutputsFrom(t.Outputs); err != nil {
-		return nil, nil, fmt.Errorf("invalid output: %w", err)
+		return fmt.Errorf("invalid output: %w", err)
 	}
 	req.Attests = builder.AttestsFrom(t.Attest)
 	if req.Secrets, err = builder.SecretsFrom(t.Secrets, getenv); err != nil {
-		return nil, nil, err
+		return err
 	}
 	req.SSH = builder.SSHFrom(t.SSH)
 	if req.CacheFrom, err = builder.CacheEntriesFrom(t.CacheFrom); err != nil {
-		return nil, nil, fmt.Errorf("invalid cache-from: %w", err)
+		return fmt.Errorf("invalid cache-from: %w", err)
 	}
 	if req.CacheTo, err = builder.CacheEntriesFrom(t.CacheTo); err != nil {
-		return nil, nil, fmt.Errorf("invalid cache-to: %w", err)
+		return fmt.Errorf("invalid cache-to: %w", err)
 	}
 	for _, a := range t.Annotations {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
-			return nil, nil, fmt.Errorf("invalid annotation %q: want KEY=VALUE", a)
+			return fmt.Errorf("invalid annotation %q: want KEY=VALUE", a)
 		}
 		if typ, key, hasType := strings.Cut(k, ":"); hasType {
 			req.Annotations["annotation-"+typ+"."+key] = v
@@ -427,7 +436,7 @@ func request(t *bxbake.Target, getenv func(string) string) (*builder.Request, ma
 			req.Annotations["annotation."+k] = v
 		}
 	}
-	return req, deps, nil
+	return nil
 }
 
 // runOptions reads what RUN steps get, the entitlements and the call with
