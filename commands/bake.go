@@ -88,7 +88,7 @@ func (o *bakeOptions) overrideList(changed func(string) bool) ([]string, error) 
 		if !changed(typ) {
 			continue
 		}
-		a, err := parseAttestParams(v)
+		a, err := parseAttestParams(typ, v)
 		if err != nil {
 			return nil, fmt.Errorf("invalid --%s %q: %w", typ, v, err)
 		}

@@ -1,14 +1,12 @@
 package commands
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/docker/buildx/util/buildflags"
@@ -45,12 +43,12 @@ func parseAnnotations(in []string) (map[string]string, error) {
 }
 
 // parseAttests reads --attest, --provenance and --sbom into attestation
-// requests keyed by type.
+// requests keyed by type, in buildx's syntax (util/buildflags).
 func parseAttests(attests []string, provenance, sbom string, changed func(string) bool) (map[string]builder.Attest, error) {
 	out := map[string]builder.Attest{}
-	add := func(flag, typ, value string, a builder.Attest, err error) error {
+	add := func(flag, value, typ string, a builder.Attest, err error) error {
 		if err != nil {
-			return fmt.Errorf("invalid %s %q: %w", flag, value, err)
+			return fmt.Errorf("invalid %s %q: %s", flag, value, oneLine(err.Error()))
 		}
 		if _, dup := out[typ]; dup {
 			return fmt.Errorf("attestation %s given twice: keep one of --attest type=%s and --%s", typ, typ, typ)
@@ -59,24 +57,11 @@ func parseAttests(attests []string, provenance, sbom string, changed func(string
 		return nil
 	}
 	for _, s := range attests {
-		fields, err := exporter.CSVFields(s)
-		if err != nil {
-			return nil, fmt.Errorf("invalid --attest %q: %w", s, err)
+		typ, a, err := attestSpec(s)
+		if err == nil && typ != "provenance" && typ != "sbom" {
+			err = errors.New("type must be provenance or sbom")
 		}
-		var typ string
-		var rest []string
-		for _, f := range fields {
-			if v, ok := strings.CutPrefix(f, "type="); ok {
-				typ = v
-			} else {
-				rest = append(rest, f)
-			}
-		}
-		if typ != "provenance" && typ != "sbom" {
-			return nil, fmt.Errorf("invalid --attest %q: type must be provenance or sbom", s)
-		}
-		a, err := attestFields(rest)
-		if err := add("--attest", typ, s, a, err); err != nil {
+		if err := add("--attest", s, typ, a, err); err != nil {
 			return nil, err
 		}
 	}
@@ -84,63 +69,35 @@ func parseAttests(attests []string, provenance, sbom string, changed func(string
 		if !changed(typ) {
 			continue
 		}
-		a, err := parseAttestParams(v)
-		if err := add("--"+typ, typ, v, a, err); err != nil {
+		a, err := parseAttestParams(typ, v)
+		if err := add("--"+typ, v, typ, a, err); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// parseAttestParams reads "true", "false", "" or "k=v,..." (with an
-// optional disabled=BOOL field).
-func parseAttestParams(s string) (builder.Attest, error) {
-	if b, err := strconv.ParseBool(s); err == nil {
-		return builder.Attest{Off: !b}, nil
-	}
+// parseAttestParams reads --provenance or --sbom: "true", "false", "" (on)
+// or "k=v,..." (with an optional disabled=BOOL field).
+func parseAttestParams(typ, s string) (builder.Attest, error) {
 	if s == "" {
-		return builder.Attest{}, nil
+		s = "true"
 	}
-	fields, err := exporter.CSVFields(s)
-	if err != nil {
-		return builder.Attest{}, err
-	}
-	return attestFields(fields)
+	_, a, err := attestSpec(buildflags.CanonicalizeAttest(typ, s))
+	return a, err
 }
 
-// attestFields reads the key=value fields of one attestation. BuildKit
-// splits Params as CSV again, so each field goes back whole, quoted when
-// it holds a comma or a quote.
-func attestFields(fields []string) (builder.Attest, error) {
-	var keep []string
-	var a builder.Attest
-	for _, f := range fields {
-		k, v, ok := strings.Cut(f, "=")
-		if !ok {
-			return builder.Attest{}, fmt.Errorf("field %q is not key=value", f)
-		}
-		switch k {
-		case "disabled":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return builder.Attest{}, fmt.Errorf("disabled=%q is not a boolean", v)
-			}
-			a.Off = b
-		case "mode":
-			if v != "min" && v != "max" {
-				return builder.Attest{}, fmt.Errorf("mode=%q: want min or max", v)
-			}
-			keep = append(keep, f)
-		default:
-			keep = append(keep, f)
-		}
+// attestSpec reads one attestation with buildx's parser and xbuild's
+// checks; its parameters reach BuildKit whole (builder.AttestsFrom).
+func attestSpec(s string) (string, builder.Attest, error) {
+	spec, err := buildflags.ParseAttests([]string{s})
+	if err != nil {
+		return "", builder.Attest{}, err
 	}
-	var params strings.Builder
-	w := csv.NewWriter(&params)
-	_ = w.Write(keep) // a strings.Builder never fails a write
-	w.Flush()
-	a.Params = strings.TrimSuffix(params.String(), "\n")
-	return a, nil
+	if m, ok := spec[0].Attrs["mode"]; ok && m != "min" && m != "max" {
+		return "", builder.Attest{}, fmt.Errorf("mode=%q: want min or max", m)
+	}
+	return spec[0].Type, builder.AttestsFrom(spec)[spec[0].Type], nil
 }
 
 // parseSecrets reads --secret values with buildx's parser: id=ID with
