@@ -372,3 +372,37 @@ func TestContainerDriverNodeInMixedBuilder(t *testing.T) {
 		t.Errorf("rm left the container of node %s", node)
 	}
 }
+
+// The action takes setup-buildx-action's default driver with its options,
+// and its cleanup removes the container.
+func TestContainerDriverInAction(t *testing.T) {
+	t.Parallel()
+	r := newRunner(t, false)
+	dest := filepath.Join(t.TempDir(), "img.oci.tar")
+	name := fmt.Sprintf("xbact%d", time.Now().UnixNano())
+	t.Cleanup(func() { removeContainerNode(env.DockerContainerd, name+"0") })
+	res := r.step("main.js", map[string]string{
+		"driver": "docker-container", "driver-opts": "image=" + env.BuildKitImage + "\nenv.XB_ACTION=1", "name": name,
+		"context": helloContext(t), "platforms": "linux/amd64,linux/arm64", "build-args": baseArg(),
+		"outputs": "type=oci,dest=" + dest, "xbuild-path": xbuildBin,
+	}, "DOCKER_HOST="+env.DockerContainerd)
+	if res.Code != 0 {
+		t.Fatalf("the step failed:\n%s", res)
+	}
+	raw, ok := inspectContainer(t, env.DockerContainerd, name+"0")
+	if !ok || !strings.Contains(string(raw), "XB_ACTION=1") {
+		t.Errorf("no container buildx_buildkit_%s0 with the step's driver options: %s", name, raw)
+	}
+	if out := r.file(r.output); out["driver"] != "docker-container" || out["name"] != name {
+		t.Errorf("setup outputs = %v", out)
+	}
+	if _, err := os.Stat(dest); err != nil {
+		t.Errorf("the OCI output is missing: %v", err)
+	}
+	if p := r.post(); p.Code != 0 {
+		t.Errorf("cleanup: %s", p)
+	}
+	if _, ok := inspectContainer(t, env.DockerContainerd, name+"0"); ok {
+		t.Errorf("the cleanup left the container")
+	}
+}

@@ -5,8 +5,8 @@
 # embedded BuildKit must stay at the version its own go.mod names).
 #
 # Usage: hack/tools/build.sh [TOOL...]   (default: the daemons the env runs and
-#        act, which runs the action's example workflow in the tests; buildx, the
-#        benchmark baseline, only when named)
+#        act, which runs the action's example workflow in the tests, and buildx,
+#        which the tests share builder state with and the benchmarks measure)
 #        hack/tools/build.sh runc-static  prints a folder holding runc-amd64 and
 #        runc-arm64, static (the BuildKit image's runtime; the arm64 one is
 #        cross-compiled with Debian's aarch64 gcc and libseccomp)
@@ -56,7 +56,7 @@ runc_static() {
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(buildkit containerd runc moby registry act)
+[ ${#want[@]} -gt 0 ] || want=(buildkit containerd runc moby registry act buildx)
 if [ "${want[*]}" = runc-static ]; then
 	runc_static
 	exit 0
