@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/xbuild/xbuild/driver"
@@ -201,4 +202,16 @@ func classicLoadError(caps driver.Capabilities, multi bool) error {
 			"turn on the containerd image store in that engine",
 			"or build a single platform without attestations (--platform=ONE --provenance=false)",
 		}, ", "))
+}
+
+// checkRegistryJoin refuses outputs a build split over several nodes
+// cannot be joined for, in the registry: an image-store rule, so here.
+func checkRegistryJoin(outs []exporter.Output, dst exporter.Destination) error {
+	if len(outs) == 1 && outs[0].Loads() && dst.Store == imagestore.Classic {
+		return fmt.Errorf("the classic image store of the docker engine at %s cannot hold a multi-platform image; turn on its containerd image store, or use --push", dst.Engine.Host)
+	}
+	if len(outs) == 0 || slices.ContainsFunc(outs, func(o exporter.Output) bool { return !o.Pushes() }) {
+		return errors.New("results of several nodes can only be joined in a registry (--push), in a containerd image store (--load into an engine with the containerd store, or type=containerd) or in one archive (type=oci or type=docker with dest=); or create the nodes so that one takes every platform")
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package builder
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xbuild/xbuild/exporter"
-	"github.com/xbuild/xbuild/imagestore"
 	"github.com/xbuild/xbuild/imagetools"
 )
 
@@ -133,17 +131,6 @@ func (jp *jobPlan) prepareJoin(inst *Instance, j *Job, isDependency bool) error 
 		attrs["push"] = "true"
 		attrs["push-by-digest"] = "true"
 		pt.plan.Outputs = []exporter.Output{{Type: exporter.TypeImage, Attrs: attrs}}
-	}
-	return nil
-}
-
-// checkRegistryJoin refuses outputs that cannot be joined in a registry.
-func checkRegistryJoin(outs []exporter.Output, dst exporter.Destination) error {
-	if len(outs) == 1 && outs[0].Loads() && dst.Store == imagestore.Classic {
-		return fmt.Errorf("the classic image store of the docker engine at %s cannot hold a multi-platform image; turn on its containerd image store, or use --push", dst.Engine.Host)
-	}
-	if len(outs) == 0 || slices.ContainsFunc(outs, func(o exporter.Output) bool { return !o.Pushes() }) {
-		return errors.New("results of several nodes can only be joined in a registry (--push), in a containerd image store (--load into an engine with the containerd store, or type=containerd) or in one archive (type=oci or type=docker with dest=); or create the nodes so that one takes every platform")
 	}
 	return nil
 }
