@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	bkclient "github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/identity"
-	digest "github.com/opencontainers/go-digest"
-
 	"github.com/xbuild/xbuild/driver"
+	"github.com/xbuild/xbuild/internal/progressstep"
 )
 
 // bootQuiet is how long a bootstrap may take before it is shown: a node
@@ -41,16 +38,9 @@ func bootShown(ctx context.Context, inst *Instance, n Node, opts BuildOptions) (
 		b := <-done
 		return b.info, b.err
 	}
-	v := &bkclient.Vertex{Digest: digest.FromString(identity.NewID()), Name: fmt.Sprintf("[internal] booting buildkit (node %s)", n.Name), Started: &started}
-	d.ch <- &bkclient.SolveStatus{Vertexes: []*bkclient.Vertex{v}}
+	st := progressstep.Start(d.ch, fmt.Sprintf("[internal] booting buildkit (node %s)", n.Name), started)
 	b := <-done
-	end := time.Now()
-	fin := *v
-	fin.Completed = &end
-	if b.err != nil {
-		fin.Error = b.err.Error()
-	}
-	d.ch <- &bkclient.SolveStatus{Vertexes: []*bkclient.Vertex{&fin}}
+	st.Done(b.err)
 	d.close()
 	return b.info, b.err
 }

@@ -2,15 +2,13 @@ package commands
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	bkclient "github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/util/progress/progressui"
-	digest "github.com/opencontainers/go-digest"
 
 	"github.com/xbuild/xbuild/imagetools"
+	"github.com/xbuild/xbuild/internal/progressstep"
 )
 
 // pushDisplay shows imagetools.Push's steps on a BuildKit display, as
@@ -41,30 +39,5 @@ func (p *pushDisplay) close() {
 
 // Step implements imagetools.Progress.
 func (p *pushDisplay) Step(name string) imagetools.ProgressStep {
-	now := time.Now()
-	v := &bkclient.Vertex{Digest: digest.FromString(identity.NewID()), Name: name, Started: &now}
-	p.ch <- &bkclient.SolveStatus{Vertexes: []*bkclient.Vertex{v}}
-	return &pushStep{ch: p.ch, v: v}
-}
-
-type pushStep struct {
-	ch chan<- *bkclient.SolveStatus
-	v  *bkclient.Vertex
-}
-
-func (s *pushStep) Log(format string, args ...any) {
-	s.ch <- &bkclient.SolveStatus{Logs: []*bkclient.VertexLog{{
-		Vertex: s.v.Digest, Stream: 1, Timestamp: time.Now(),
-		Data: []byte(fmt.Sprintf(format, args...) + "\n"),
-	}}}
-}
-
-func (s *pushStep) Done(err error) {
-	now := time.Now()
-	v := *s.v
-	v.Completed = &now
-	if err != nil {
-		v.Error = err.Error()
-	}
-	s.ch <- &bkclient.SolveStatus{Vertexes: []*bkclient.Vertex{&v}}
+	return progressstep.Start(p.ch, name, time.Now())
 }
