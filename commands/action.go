@@ -44,6 +44,12 @@ func runAction(ctx context.Context, env *Env) error {
 		return err
 	}
 	mode := in.mode()
+	if mode == modeMerge {
+		return runActionMerge(ctx, env, in)
+	}
+	if err := checkDigestInputs(in, mode); err != nil {
+		return err
+	}
 	var jobs []*builder.Job
 	var summaryInputs map[string]string
 	if mode == modeSetup {
@@ -73,6 +79,9 @@ func runAction(ctx context.Context, env *Env) error {
 		return err
 	}
 	if err := writeActionResults(env, jobs, results, mode == modeBake, summaryInputs); err != nil {
+		return err
+	}
+	if err := writeDigestFile(in.get("digest-dir"), results["default"]); err != nil {
 		return err
 	}
 	return writeBuildRecord(ctx, env, builderName, results)

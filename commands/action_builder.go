@@ -18,6 +18,7 @@ import (
 	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/builder/store"
 	"github.com/xbuild/xbuild/driver"
+	"github.com/xbuild/xbuild/exporter"
 )
 
 // setupActionBuilder creates the builder the setup inputs describe, or a
@@ -35,7 +36,7 @@ func setupActionBuilder(ctx context.Context, env *Env, in actionInputs, jobs []*
 		drv = "remote"
 	case drv == "" && name == "" && needsOwnBuilder(ctx, env, jobs):
 		drv = "local"
-		fmt.Fprintln(env.Stdout, "the runner's Docker Engine keeps the classic image store, which cannot hold several platforms or export build cache: building with a local buildkitd")
+		fmt.Fprintln(env.Stdout, "the runner's Docker Engine keeps the classic image store, which cannot hold several platforms, export build cache or push by digest: building with a local buildkitd")
 	case drv == "" || drv == "docker":
 		if len(appended) > 0 {
 			return "", errors.New("input append adds nodes to a builder the step creates: give driver (remote or local) and, for remote, endpoint")
@@ -162,16 +163,17 @@ func appendActionNode(ctx context.Context, env *Env, in actionInputs, builderNam
 		platforms: n.platforms, appendNode: true, bootstrap: true})
 }
 
-// needsOwnBuilder: no builder was named, more than one platform or a cache
-// export (such as type=gha) is asked, and the current engine is the docker
-// driver on a classic store, which can do neither.
+// needsOwnBuilder: no builder was named, more than one platform, a cache
+// export (such as type=gha) or a push by digest is asked, and the current
+// engine is the docker driver on a classic store, which can do none.
 func needsOwnBuilder(ctx context.Context, env *Env, jobs []*builder.Job) bool {
-	multi, cacheExport := false, false
+	multi, cacheExport, byDigest := false, false, false
 	for _, j := range jobs {
 		multi = multi || len(j.Req.Platforms) > 1
 		cacheExport = cacheExport || slices.ContainsFunc(j.Req.CacheTo, func(c bkclient.CacheOptionsEntry) bool { return c.Type != "inline" })
+		byDigest = byDigest || slices.ContainsFunc(j.Req.Outputs, func(o exporter.Output) bool { return o.Attrs["push-by-digest"] == "true" })
 	}
-	if !multi && !cacheExport {
+	if !multi && !cacheExport && !byDigest {
 		return false
 	}
 	r, err := env.resolver()
@@ -183,7 +185,7 @@ func needsOwnBuilder(ctx context.Context, env *Env, jobs []*builder.Job) bool {
 		return false
 	}
 	caps := inst.Nodes[0].Driver.Info(ctx).Capabilities
-	return (multi && !caps.MultiPlatform) || (cacheExport && !caps.CacheExport)
+	return (multi && !caps.MultiPlatform) || (cacheExport && !caps.CacheExport) || (byDigest && caps.PushThroughEngine)
 }
 
 // localBuilderOpts finds a buildkitd for a local builder (PATH, else built

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,8 @@ const (
 	modeSetup actionMode = iota
 	modeBuild
 	modeBake
+	// modeMerge joins images pushed by digest into one index.
+	modeMerge
 )
 
 // actionInputs reads INPUT_* variables.
@@ -90,7 +93,7 @@ func (in actionInputs) bool(name string) (bool, error) {
 // is named too.
 func unknownInputs(environ []string) []string {
 	known := map[string]bool{}
-	for _, l := range [][]string{buildInputs, bakeInputs, setupInputs, otherInputs} {
+	for _, l := range [][]string{buildInputs, bakeInputs, setupInputs, otherInputs, digestInputs, mergeInputs} {
 		for _, n := range l {
 			known["INPUT_"+strings.ToUpper(n)] = true
 		}
@@ -106,17 +109,23 @@ func unknownInputs(environ []string) []string {
 	return unknown
 }
 
-// mode: bake when a bake-only input is given, build when any other input
-// of build-push-action's is, else only the builder's set-up. An input is
-// given when it is not empty: action.yml sets no default that would make
-// every step a build.
+// mode: merge when merge or merge-dir is given, bake when a bake-only
+// input is, build when any other input of build-push-action's (or
+// push-by-digest, digest-dir) is, else only the builder's set-up. An input
+// is given when it is not empty: action.yml sets no default that would
+// make every step a build.
 func (in actionInputs) mode() actionMode {
+	for _, n := range mergeInputs {
+		if in.get(n) != "" {
+			return modeMerge
+		}
+	}
 	for _, n := range bakeInputs {
 		if in.get(n) != "" {
 			return modeBake
 		}
 	}
-	for _, n := range buildInputs {
+	for _, n := range append(slices.Clone(buildInputs), digestInputs...) {
 		if in.get(n) != "" && !slices.Contains(sharedInputs, n) {
 			return modeBuild
 		}
@@ -150,14 +159,13 @@ func actionJobs(ctx context.Context, env *Env, s settings, in actionInputs, baki
 	} else if b {
 		o.load = "true"
 	}
-	if o.push, err = in.bool("push"); err != nil {
-		return nil, nil, err
-	}
-	if o.noCache, err = in.bool("no-cache"); err != nil {
-		return nil, nil, err
-	}
-	if o.pull, err = in.bool("pull"); err != nil {
-		return nil, nil, err
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{"push", &o.push}, {"no-cache", &o.noCache}, {"pull", &o.pull}} {
+		if *b.dst, err = in.bool(b.name); err != nil {
+			return nil, nil, err
+		}
 	}
 	for _, l := range []struct {
 		name   string
@@ -180,13 +188,13 @@ func actionJobs(ctx context.Context, env *Env, s settings, in actionInputs, baki
 		return nil, nil, err
 	}
 	o.secrets = append(o.secrets, more...)
+	if err := in.applyDigestInputs(&o); err != nil {
+		return nil, nil, err
+	}
 	if o.push && len(o.tags) == 0 {
 		return nil, nil, errors.New("input push is true but tags is empty: name the image with tags")
 	}
-	ctxDir := in.get("context")
-	if ctxDir == "" {
-		ctxDir = "."
-	}
+	ctxDir := cmp.Or(in.get("context"), ".")
 	changed := func(f string) bool { return in.get(f) != "" }
 	req, err := o.request(env, s, ctxDir, changed)
 	if err != nil {

@@ -406,19 +406,6 @@ func TestActionInstallsRelease(t *testing.T) {
 // with the job on this host, and a later step sees the step's outputs.
 func TestActionUnderAct(t *testing.T) {
 	t.Parallel()
-	repo := t.TempDir()
-	for _, f := range []string{"action.yml", ".github/action/main.js", ".github/action/post.js"} {
-		data, err := os.ReadFile(filepath.Join(repoRoot, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(repo, f)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(repo, f), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	ref := fmt.Sprintf("%s/xbuild-test/act:%d", env.Registry, time.Now().UnixNano())
 	workflow := fmt.Sprintf(`name: example
 on: push
@@ -441,25 +428,7 @@ jobs:
           xbuild-path: %s
       - run: echo "step digest=${{ steps.build.outputs.digest }}"
 `, helloContext(t), baseArg(), ref, env.BuildKit, xbuildBin)
-	if err := os.MkdirAll(filepath.Join(repo, ".github", "workflows"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(repo, ".github", "workflows", "example.yml"), []byte(workflow), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	git := func(args ...string) {
-		cmd := exec.Command("git", append([]string{"-c", "user.name=xbuild", "-c", "user.email=xbuild@example.com"}, args...)...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "HOME="+home)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	git("init", "-q", "-b", "main")
-	git("add", "-A")
-	git("commit", "-q", "-m", "example")
-
+	repo, home := actRepo(t, workflow)
 	out := runAct(t, repo, home, ".github/workflows/example.yml")
 	insp := mustXB(t, t.TempDir(), []string{"imagetools", "inspect", "--format", "{{json .Manifest}}", ref})
 	var m struct{ Digest string }
@@ -472,6 +441,43 @@ jobs:
 	if !strings.Contains(out, "removed builder xbuild-") {
 		t.Errorf("the post step did not remove the step's builder:\n%s", out)
 	}
+}
+
+// actRepo makes a Git repository holding this action and workflow as
+// .github/workflows/example.yml, for act to run; it returns the
+// repository and a home folder for act.
+func actRepo(t *testing.T, workflow string) (repo, home string) {
+	t.Helper()
+	repo = t.TempDir()
+	files := map[string]string{".github/workflows/example.yml": workflow}
+	for _, f := range []string{"action.yml", ".github/action/main.js", ".github/action/post.js"} {
+		data, err := os.ReadFile(filepath.Join(repoRoot, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = string(data)
+	}
+	for f, data := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(repo, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repo, f), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home = t.TempDir()
+	git := func(args ...string) {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=xbuild", "-c", "user.email=xbuild@example.com"}, args...)...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "HOME="+home)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "example")
+	return repo, home
 }
 
 // The project's own workflow, .github/workflows/ci.yml, its example job as
@@ -513,6 +519,13 @@ func TestProjectWorkflowUnderAct(t *testing.T) {
 // workspace and caches there; Go keeps the machine's caches.
 func runAct(t *testing.T, repo, home, workflow string, args ...string) string {
 	t.Helper()
+	return runActEnv(t, repo, home, workflow, nil, args...)
+}
+
+// runActEnv is runAct with more variables in act's own environment, which
+// act hands the job (ACTIONS_RUNTIME_TOKEN, for one, is read from there).
+func runActEnv(t *testing.T, repo, home, workflow string, procEnv []string, args ...string) string {
+	t.Helper()
 	goEnv, err := exec.Command("go", "env", "GOPATH", "GOMODCACHE", "GOCACHE").Output()
 	if err != nil {
 		t.Fatalf("go env: %v", err)
@@ -529,6 +542,7 @@ func runAct(t *testing.T, repo, home, workflow string, args ...string) string {
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
 		"GOPATH="+paths[0], "GOMODCACHE="+paths[1], "GOCACHE="+paths[2],
 		"XBUILD_CONFIG="+filepath.Join(home, "xbuild"), "DOCKER_CONFIG="+filepath.Join(home, "docker"))
+	cmd.Env = append(cmd.Env, procEnv...)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Job succeeded") {
 		t.Fatalf("act %s: %v\n%s", workflow, err, out)
