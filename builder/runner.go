@@ -148,7 +148,8 @@ func (rn *runner) solve(ctx context.Context, s *solve) (*bkclient.SolveResponse,
 }
 
 // finishExports hands the solve's outcome to its exports. The solve's own
-// error wins over theirs, and a cancel over both.
+// error wins over theirs, and a cancel over both, except when an export
+// knows the cause of the solve's failure (a full disk on this side).
 func (rn *runner) finishExports(ctx context.Context, s *solve, resp *bkclient.SolveResponse, solveErr error) error {
 	var exporterResp map[string]string
 	if resp != nil {
@@ -161,6 +162,8 @@ func (rn *runner) finishExports(ctx context.Context, s *solve, resp *bkclient.So
 	switch {
 	case solveErr != nil && ctx.Err() != nil:
 		return context.Cause(ctx)
+	case solveErr != nil && exporter.IsCause(finishErr):
+		return finishErr
 	case solveErr != nil:
 		return solveErr
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // folderOutput has BuildKit write a type=local output into a folder next
@@ -25,6 +26,9 @@ func folderOutput(ex *Export, dest string, replace bool) (string, error) {
 	ex.onFinish(func(_ context.Context, _ map[string]string, solveErr error, _ Progress) error {
 		defer os.RemoveAll(staged)
 		if solveErr != nil {
+			if fullDisk(staged) {
+				return &CauseError{What: "writing " + dest, Err: syscall.ENOSPC}
+			}
 			return nil
 		}
 		if err := moveInto(staged, dest, replace); err != nil {

@@ -306,18 +306,29 @@ func loadOutput(ctx context.Context, ex *Export, ep engine.Endpoint, l Loader) f
 		done := make(chan error, 1)
 		go func() {
 			err := l.Load(ctx, ep, pr)
-			pr.CloseWithError(err) // unblocks BuildKit if the engine gave up early
+			// done first: an engine that gave up before the solve ended
+			// is found there when BuildKit fails on the closed stream.
 			done <- err
+			pr.CloseWithError(err) // unblocks BuildKit if the engine gave up early
 		}()
+		what := "loading image into docker engine at " + ep.Host
 		ex.onFinish(func(_ context.Context, _ map[string]string, solveErr error, _ Progress) error {
 			if solveErr != nil {
+				select {
+				case err := <-done:
+					if err != nil {
+						return &CauseError{What: what, Err: err}
+					}
+					return nil
+				default:
+				}
 				pw.CloseWithError(solveErr)
 				<-done
 				return nil
 			}
 			_ = pw.Close()
 			if err := <-done; err != nil {
-				return fmt.Errorf("loading image into docker engine at %s: %w", ep.Host, err)
+				return fmt.Errorf("%s: %w", what, err)
 			}
 			return nil
 		})
@@ -339,10 +350,14 @@ func fileOutput(ex *Export, dest string, stdout io.Writer) func(map[string]strin
 		if err != nil {
 			return nil, fmt.Errorf("creating %s: %w", dest, err)
 		}
+		w := &recordingWriter{WriteCloser: f}
 		ex.onFinish(func(_ context.Context, _ map[string]string, solveErr error, _ Progress) error {
 			_ = f.Close()
 			if solveErr != nil {
 				_ = os.Remove(f.Name())
+				if err := w.failed(); err != nil {
+					return &CauseError{What: "writing " + dest, Err: err}
+				}
 				return nil
 			}
 			if err := os.Rename(f.Name(), dest); err != nil {
@@ -351,7 +366,7 @@ func fileOutput(ex *Export, dest string, stdout io.Writer) func(map[string]strin
 			}
 			return nil
 		})
-		return f, nil
+		return w, nil
 	}
 }
 

@@ -8,6 +8,9 @@
 #
 # usage: hack/reliability.sh            RUNS=3 by default
 #        RUNS=10 hack/reliability.sh
+# The load scenarios (32 concurrent loads, 16 concurrent builders) run once,
+# for ROUNDS rounds (100 by default) or as many as BUDGET (10m) allows;
+# each round is a run in the table.
 # The env must be up (hack/env up). XBUILD_BIN names an xbuild binary to
 # test; otherwise the tests build one. Exits 1 when any run failed, after
 # the table; the full go test output stays in the file it names.
@@ -15,6 +18,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${RUNS:-3}
+ROUNDS=${ROUNDS:-100}
+BUDGET=${BUDGET:-10m}
 
 die() {
 	echo "reliability: $*" >&2
@@ -22,6 +27,8 @@ die() {
 }
 
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive number, not '$RUNS'"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, not '$ROUNDS'"
+[[ $BUDGET =~ ^[1-9][0-9]*m$ ]] || die "BUDGET must be minutes (10m), not '$BUDGET'"
 command -v jq >/dev/null || die "jq is needed for the table (hack/env up installs it)"
 command -v go >/dev/null || die "go is needed"
 "$ROOT/hack/env" status >/dev/null || die "the test env is not up: run hack/env up"
@@ -31,10 +38,12 @@ results=$(mktemp "${TMPDIR:-/tmp}/xbuild-reliability-XXXXXX.jsonl")
 log=${results%.jsonl}.log
 trap 'rm -f "$results"' EXIT
 
-echo "reliability: $RUNS run(s) of every scenario; go test output in $log" >&2
+echo "reliability: $RUNS run(s) of every scenario, $ROUNDS round(s) of the load ones within $BUDGET; go test output in $log" >&2
 status=0
 (cd "$ROOT" && XBUILD_RELIABILITY_OUT=$results go test -count="$RUNS" -timeout "$((RUNS * 20))m" \
-	-run 'TestReliability' ./tests/) >"$log" 2>&1 || status=$?
+	-run 'TestReliability' -skip 'TestReliabilityConcurrent' ./tests/) >"$log" 2>&1 || status=$?
+(cd "$ROOT" && XBUILD_RELIABILITY_OUT=$results XBUILD_RELIABILITY_ROUNDS=$ROUNDS XBUILD_RELIABILITY_BUDGET=$BUDGET \
+	go test -count=1 -timeout "$((${BUDGET%m} + 20))m" -run 'TestReliabilityConcurrent' ./tests/) >>"$log" 2>&1 || status=$?
 
 if [ ! -s "$results" ]; then
 	tail -n 40 "$log" >&2

@@ -150,12 +150,13 @@ type privateEngine struct {
 }
 
 // newPrivateEngine starts an engine with the "classic" or the "containerd"
-// image store, stopped and deleted when t ends.
-func newPrivateEngine(t *testing.T, store string) privateEngine {
+// image store, stopped and deleted when t ends; with a size ("200M") its
+// data root is a tmpfs of that size.
+func newPrivateEngine(t *testing.T, store string, size ...string) privateEngine {
 	t.Helper()
 	tool := filepath.Join(repoRoot, "hack", "env")
 	var stderr bytes.Buffer
-	cmd := exec.Command(tool, "private", "start", store)
+	cmd := exec.Command(tool, append([]string{"private", "start", store}, size...)...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -194,7 +194,9 @@ type engineRig struct {
 	dir string
 }
 
-func newEngineRig(t *testing.T) *engineRig {
+// newEngineRig starts the rig; with a size, the engine's data root is a
+// tmpfs that small.
+func newEngineRig(t *testing.T, size ...string) *engineRig {
 	t.Helper()
 	// Registered before the engine's own clean-up, so it runs after it:
 	// a dockerd killed during an export leaves mounts of its snapshots in
@@ -205,7 +207,7 @@ func newEngineRig(t *testing.T) *engineRig {
 			unmountUnder(dir)
 		}
 	})
-	pe := newPrivateEngine(t, "containerd")
+	pe := newPrivateEngine(t, "containerd", size...)
 	dir = filepath.Dir(strings.TrimPrefix(pe.Host, "unix://"))
 	rig := &engineRig{pe: pe, cfg: t.TempDir(), dir: dir, sock: filepath.Join(dir, "exec", "containerd", "containerd.sock")}
 	mustXB(t, rig.cfg, []string{"create", "--name", "r", "--driver", "remote", env.BuildKit})
