@@ -57,6 +57,8 @@ type createOptions struct {
 	leave           bool
 	buildkitdFlags  string
 	buildkitdConfig string
+	timeout         time.Duration
+	timeoutGiven    bool
 }
 
 func newCreateCommand(env *Env) *cobra.Command {
@@ -70,6 +72,10 @@ func newCreateCommand(env *Env) *cobra.Command {
 			if len(args) == 1 {
 				endpoint = args[0]
 			}
+			// buildx's default bounds only loading the nodes' status, never
+			// a --bootstrap that pulls an image: a limit of our own applies
+			// only when asked for.
+			o.timeoutGiven = cmd.Flags().Changed("timeout")
 			return runCreate(cmd.Context(), env, endpoint, &o)
 		},
 	}
@@ -86,10 +92,37 @@ func newCreateCommand(env *Env) *cobra.Command {
 	f.BoolVar(&o.leave, "leave", false, "Remove the node --node names from the builder")
 	f.StringVar(&o.buildkitdFlags, "buildkitd-flags", "", "BuildKit daemon flags")
 	f.StringVar(&o.buildkitdConfig, "buildkitd-config", "", "BuildKit daemon config file")
+	f.DurationVar(&o.timeout, "timeout", defaultCreateTimeout, "Time the daemons have to answer when given, --bootstrap included (0: no limit)")
 	return cmd
 }
 
+// defaultCreateTimeout is buildx's --timeout default.
+const defaultCreateTimeout = 20 * time.Second
+
+// errCreateTimeout is the cause of a create's context when --timeout ran
+// out, told apart from a Ctrl-C or a daemon's own deadline.
+var errCreateTimeout = errors.New("--timeout ran out")
+
+// runCreate bounds the command's work with daemons by a --timeout given: what
+// expires is undone as on any failure (a builder that did not boot is not
+// saved), and the error names the builder and the limit.
 func runCreate(ctx context.Context, env *Env, endpoint string, o *createOptions) error {
+	if o.timeout < 0 {
+		return fmt.Errorf("invalid --timeout %s: give a duration such as 1m, or 0 for no limit", o.timeout)
+	}
+	if o.timeout > 0 && o.timeoutGiven {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, errCreateTimeout)
+		defer cancel()
+	}
+	err := create(ctx, env, endpoint, o)
+	if err != nil && errors.Is(context.Cause(ctx), errCreateTimeout) {
+		return fmt.Errorf("builder %q: the daemons did not finish within --timeout %s (give more time with --timeout, or 0 for no limit): %w", o.name, o.timeout, err)
+	}
+	return err
+}
+
+func create(ctx context.Context, env *Env, endpoint string, o *createOptions) error {
 	if err := checkCreateNames(o); err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func nodeToAppend(env *Env, b *store.Builder, endpoint string, o *createOptions)
 		return store.Node{}, fmt.Errorf("builder %q: the docker driver's only node is the engine's own builder: create a builder with another driver to have several nodes", o.name)
 	}
 	if drv == "remote" && endpoint == "" {
-		return store.Node{}, errors.New("--append needs the new node's ENDPOINT (unix://, tcp://)")
+		return store.Node{}, errors.New("--append needs the new node's ENDPOINT (tcp://, unix://, ssh://, docker-container:// or kube-pod://)")
 	}
 	if endpoint == "" && engineDrivers[drv] {
 		endpoint = engineEndpoint(env.Getenv)

@@ -102,6 +102,7 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 		newDuCommand(env, &builderName),
 		newPruneCommand(env, &builderName),
 		newHistoryCommand(env, &builderName),
+		newDialStdioCommand(env, &builderName),
 	)
 	refuseUnknownSubcommands(root)
 	return root

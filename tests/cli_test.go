@@ -169,7 +169,7 @@ func TestPluginMetadataAndVersion(t *testing.T) {
 	}
 	// As a plugin, docker runs `docker-xbuild xbuild ARGS`.
 	r = mustXB(t, t.TempDir(), []string{"xbuild", "version"}, withEnv("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND=docker"))
-	if !strings.HasPrefix(r.Stdout, "xbuild ") {
+	if !strings.HasPrefix(r.Stdout, "github.com/xbuild/xbuild v0.38.2+xbuild.") {
 		t.Errorf("plugin-mode version printed %q", r.Stdout)
 	}
 }
@@ -223,7 +223,7 @@ func TestDockerCLIPlugin(t *testing.T) {
 	cmd := exec.Command(docker, "xbuild", "version")
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(cfg, "docker"), "XBUILD_CONFIG="+cfg)
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "xbuild ") {
+	if err != nil || !strings.HasPrefix(string(out), "github.com/xbuild/xbuild v0.38.2+xbuild.") {
 		t.Errorf("docker xbuild version = %q, %v", out, err)
 	}
 	cmd = exec.Command(docker, "xbuild", "ls")

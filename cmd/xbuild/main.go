@@ -1,5 +1,7 @@
 // Command xbuild builds container images with BuildKit, in the style of
-// docker buildx. It also runs as a Docker CLI plugin (docker xbuild ...).
+// docker buildx. It also runs as a Docker CLI plugin: installed as
+// docker-buildx it stands in for buildx (docker buildx ..., and what Docker
+// Compose runs), as docker-xbuild it is docker xbuild ....
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"syscall"
 
 	"github.com/moby/buildkit/util/grpcerrors"
@@ -28,7 +31,8 @@ import (
 // version is set at link time (-X main.version=...).
 var version = ""
 
-const pluginName = "xbuild"
+// pluginNames are the names the binary answers to as a Docker CLI plugin.
+var pluginNames = []string{"buildx", "xbuild"}
 
 func main() {
 	os.Exit(run(os.Args, os.Getenv))
@@ -36,13 +40,16 @@ func main() {
 
 func run(args []string, getenv func(string) string) int {
 	if len(args) > 1 && args[1] == "docker-cli-plugin-metadata" {
-		fmt.Printf(`{"SchemaVersion":"0.1.0","Vendor":"xbuild","Version":%q,"ShortDescription":"Multi-platform image builder"}`+"\n", binaryVersion())
+		if err := commands.WritePluginMetadata(os.Stdout, binaryVersion()); err != nil {
+			fmt.Fprintf(os.Stderr, "ERROR: %s\n", err)
+			return 1
+		}
 		return 0
 	}
 	name := "xbuild"
 	rest := args[1:]
 	if isPlugin(args, getenv) {
-		name = "docker " + pluginName
+		name = "docker " + args[1]
 		rest = rest[1:]
 	}
 
@@ -73,12 +80,13 @@ func run(args []string, getenv func(string) string) int {
 	return exitCode(err)
 }
 
-// isPlugin: the Docker CLI runs plugins as `docker-xbuild xbuild ARGS`.
+// isPlugin: the Docker CLI runs a plugin as `docker-NAME NAME ARGS`;
+// other callers (Compose) run `docker-buildx ARGS`, which is not plugin mode.
 func isPlugin(args []string, getenv func(string) string) bool {
-	if len(args) < 2 || args[1] != pluginName {
+	if len(args) < 2 || !slices.Contains(pluginNames, args[1]) {
 		return false
 	}
-	return getenv("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND") != "" || filepath.Base(args[0]) == "docker-"+pluginName
+	return getenv("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND") != "" || filepath.Base(args[0]) == "docker-"+args[1]
 }
 
 // exitCode maps errors to buildx's exit codes.

@@ -5,8 +5,9 @@
 # embedded BuildKit must stay at the version its own go.mod names).
 #
 # Usage: hack/tools/build.sh [TOOL...]   (default: the daemons the env runs and
-#        act, which runs the action's example workflow in the tests, and buildx,
-#        which the tests share builder state with and the benchmarks measure)
+#        act, which runs the action's example workflow in the tests, buildx,
+#        which the tests share builder state with and the benchmarks measure,
+#        and Docker Compose, which the tests run xbuild under as docker-buildx)
 #        hack/tools/build.sh runc-static  prints a folder holding runc-amd64 and
 #        runc-arm64, static (the BuildKit image's runtime; the arm64 one is
 #        cross-compiled with Debian's aarch64 gcc and libseccomp)
@@ -29,6 +30,7 @@ moby|exclude_graphdriver_btrfs|-X github.com/moby/moby/v2/dockerversion.Version=
 registry||-X github.com/distribution/distribution/v3/version.version=MODVER|github.com/distribution/distribution/v3 github.com/distribution/distribution/v3/cmd/registry
 buildx||-X github.com/docker/buildx/version.Version=MODVER|github.com/docker/buildx github.com/docker/buildx/cmd/buildx
 act||-X main.version=MODVER|github.com/nektos/act github.com/nektos/act
+compose||-X github.com/docker/compose/v5/internal.Version=MODVER|github.com/docker/compose/v5 github.com/docker/compose/v5/cmd
 LIST
 }
 
@@ -56,7 +58,7 @@ runc_static() {
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(buildkit containerd runc moby registry act buildx)
+[ ${#want[@]} -gt 0 ] || want=(buildkit containerd runc moby registry act buildx compose)
 if [ "${want[*]}" = runc-static ]; then
 	runc_static
 	exit 0
@@ -80,6 +82,8 @@ while IFS='|' read -r name tags ldflags pkgs; do
 		# shellcheck disable=SC2086 # pkglist is a word list
 		(cd "$here/$name" && go build -trimpath -tags "$tags" \
 			-ldflags "-s -w ${ldflags//MODVER/$ver}" -o "$out/" $pkglist)
+		# the Docker CLI finds Compose by its plugin name
+		[ "$name" = compose ] && mv "$out/cmd" "$out/docker-compose"
 		touch "$out/.complete"
 	fi
 	for f in "$out"/*; do
