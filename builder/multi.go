@@ -32,9 +32,9 @@ func (e *TargetError) Unwrap() error { return e.Err }
 // BuildAll runs jobs concurrently on inst, under one progress display
 // (with GroupLogs, one per job, each printed whole when the job ends). A
 // job runs on the node its platforms belong to; one whose platforms are
-// spread over several nodes runs on each and is joined into one index where
-// the image lands: in the registry, or in the containerd store it loads
-// into. Every job is planned before any starts, so a job the planner
+// spread over several nodes runs on each and is joined into one result
+// where it lands: the registry, the containerd store it loads into, an
+// archive, a folder or tar of files. Every job is planned before any starts, so a job the planner
 // refuses stops them all before work. A job waits for the jobs its named
 // contexts use; the first failure cancels the rest.
 func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOptions) (map[string]*Result, error) {

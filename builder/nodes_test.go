@@ -113,15 +113,22 @@ func TestPlanJobSplit(t *testing.T) {
 	if jp, err := planJob(inst, conns, job([]exporter.Output{oci}, "app"), false, Switches{}); err != nil || jp.archive == nil {
 		t.Errorf("oci archive: %+v, %v; want one archive joined from the shares", jp, err)
 	}
+	// Files are assembled from every share, a folder per platform.
 	folder := exporter.Output{Type: exporter.TypeLocal, Dest: "out", Attrs: map[string]string{}}
+	tarball := exporter.Output{Type: exporter.TypeTar, Dest: "out.tar", Attrs: map[string]string{}}
+	for _, o := range []exporter.Output{folder, tarball} {
+		if jp, err := planJob(inst, conns, job([]exporter.Output{o}), false, Switches{}); err != nil || jp.files == nil || jp.files.Type != o.Type {
+			t.Errorf("%s: %+v, %v; want the files joined from the shares", o.Type, jp, err)
+		}
+	}
 	for name, tc := range map[string]struct {
 		j      *Job
 		dep    bool
 		errHas string
 	}{
-		"local":     {job([]exporter.Output{folder}, "app"), false, "can only be joined in a registry (--push), in a containerd image store"},
-		"push+load": {job([]exporter.Output{push, load}, "app"), false, "can only be joined in a registry"},
-		"no output": {job(nil, "app"), false, "can only be joined in a registry"},
+		"two files": {job([]exporter.Output{folder, tarball}, "app"), false, "can only be joined as one output: in a registry (--push), in a containerd image store"},
+		"push+load": {job([]exporter.Output{push, load}, "app"), false, "can only be joined as one output"},
+		"no output": {job(nil, "app"), false, "can only be joined as one output"},
 		"no name":   {job([]exporter.Output{push}), false, "add -t/--tag"},
 		"a context": {job([]exporter.Output{push}, "app"), true, "cannot be another target's context"},
 		"bad tag":   {job([]exporter.Output{push}, "app@sha256:"+strings.Repeat("a", 64)), false, "not a digest"},

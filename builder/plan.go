@@ -211,7 +211,7 @@ func checkRegistryJoin(outs []exporter.Output, dst exporter.Destination) error {
 		return fmt.Errorf("the classic image store of the docker engine at %s cannot hold a multi-platform image; turn on its containerd image store, or use --push", dst.Engine.Host)
 	}
 	if len(outs) == 0 || slices.ContainsFunc(outs, func(o exporter.Output) bool { return !o.Pushes() }) {
-		return errors.New("results of several nodes can only be joined in a registry (--push), in a containerd image store (--load into an engine with the containerd store, or type=containerd) or in one archive (type=oci or type=docker with dest=); or create the nodes so that one takes every platform")
+		return errors.New("results of several nodes can only be joined as one output: in a registry (--push), in a containerd image store (--load into an engine with the containerd store, or type=containerd), in one archive (type=oci or type=docker with dest=) or as files (type=local or type=tar); or create the nodes so that one takes every platform")
 	}
 	return nil
 }

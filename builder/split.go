@@ -17,15 +17,18 @@ import (
 
 // jobPlan says where a job runs: on one node, or, when its platforms are
 // spread over several nodes, in one part per node whose results are
-// joined into one index afterwards: in the registry, as buildx does, or in
-// the containerd store a load goes to.
+// joined into one result afterwards: one index in the registry, as buildx
+// does, in the containerd store a load goes to or in one archive; or one
+// folder or tar of files, a folder per platform.
 type jobPlan struct {
 	parts []*partPlan
 	// load, for a split job, is the load into a containerd store the parts
-	// are joined in, and archive the OCI or Docker archive they are
-	// written to as one; both nil joins them in the registry.
+	// are joined in, archive the OCI or Docker archive they are written to
+	// as one, and files the folder or tar of files; all nil joins them in
+	// the registry.
 	load    *exporter.Output
 	archive *exporter.Output
+	files   *exporter.Output
 	// dst is where the joined load goes, with every platform of the job.
 	dst exporter.Destination
 	// tags name the joined index in the registry.
@@ -54,8 +57,8 @@ func (pt *partPlan) String() string {
 }
 
 // planJob assigns a job's platforms to nodes and applies the store rules to
-// each part. A split job is checked here, before any work: its parts can
-// only be joined in a registry.
+// each part. A split job is checked here, before any work: its parts must
+// have one output they can be joined for.
 func planJob(inst *Instance, conns []*nodeConn, j *Job, isDependency bool, sw Switches) (*jobPlan, error) {
 	shares := assignPlatforms(j.Req.Platforms, platformsOf(conns))
 	jp := &jobPlan{}
@@ -85,8 +88,8 @@ func planJob(inst *Instance, conns []*nodeConn, j *Job, isDependency bool, sw Sw
 }
 
 // prepareJoin turns a split job's outputs into pushes by digest, one per
-// node, and keeps the names the joined index gets; or keeps the load into
-// a containerd store the shares are joined in. Outputs the shares cannot
+// node, and keeps the names the joined index gets; or keeps the load, the
+// archive or the files the shares are joined in. Outputs the shares cannot
 // be joined for are refused.
 func (jp *jobPlan) prepareJoin(inst *Instance, j *Job, isDependency bool) error {
 	where := make([]string, len(jp.parts))
@@ -103,6 +106,10 @@ func (jp *jobPlan) prepareJoin(inst *Instance, j *Job, isDependency bool) error 
 		jp.load = &outs[0]
 		jp.dst = dst
 		jp.dst.Platforms = j.Req.Platforms
+		return nil
+	}
+	if len(outs) == 1 && exporter.JoinsFiles(outs[0]) {
+		jp.files = &outs[0]
 		return nil
 	}
 	if len(outs) == 1 && exporter.JoinsArchive(outs[0]) {
@@ -186,8 +193,9 @@ type shareResult struct {
 }
 
 // buildJoined builds each share of a job on its node, all at once, and
-// has the exporter join them into one index under the job's names: the
-// join is started before the solves and finished after all of them.
+// has the exporter join them into one result (an index under the job's
+// names, or files): the join is started before the solves and finished
+// after all of them.
 func (rn *runner) buildJoined(ctx context.Context) (*Result, error) {
 	join, err := rn.startJoin(ctx)
 	if err != nil {
@@ -219,13 +227,13 @@ func (rn *runner) buildJoined(ctx context.Context) (*Result, error) {
 func (rn *runner) startJoin(ctx context.Context) (*exporter.Join, error) {
 	jp := rn.plan
 	return exporter.StartJoin(ctx, exporter.JoinOptions{
-		Shares: len(jp.parts), Load: jp.load, Archive: jp.archive, Stdout: rn.opts.Stdout, Destination: jp.dst, Names: rn.job.Req.Tags,
+		Shares: len(jp.parts), Load: jp.load, Archive: jp.archive, Files: jp.files, Stdout: rn.opts.Stdout, Destination: jp.dst, Names: rn.job.Req.Tags,
 		Tags: jp.tags, IndexAnnotations: jp.indexAnnotations, RegistryCreds: rn.opts.RegistryCreds,
 	})
 }
 
 // buildShare prepares, solves and exports the i-th share: pushed by
-// digest, or written into the joined load's store.
+// digest, or written where the join collects the shares.
 func (rn *runner) buildShare(ctx context.Context, join *exporter.Join, i int) (*shareResult, error) {
 	pt := rn.plan.parts[i]
 	in, err := rn.inputs(pt)
@@ -243,6 +251,11 @@ func (rn *runner) buildShare(ctx context.Context, join *exporter.Join, i int) (*
 	s, err := rn.prepare(ctx, pt, in, ex)
 	if err != nil {
 		return nil, err
+	}
+	if rn.plan.files != nil {
+		// A result of platforms even when the share has one, as buildx
+		// asks of each node: the files land in a folder per platform.
+		s.so.FrontendAttrs["multi-platform"] = "true"
 	}
 	if _, err := rn.solve(ctx, s); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,14 @@ type JoinOptions struct {
 	// when its dest is "-".
 	Archive *Output
 	Stdout  io.Writer
+	// Files, when set, is a type=local folder or type=tar file (one
+	// JoinsFiles accepts) that Finish assembles from every share's
+	// files, a folder per platform.
+	Files *Output
+	// Loader takes a Load's joined archive through the engine's image
+	// load endpoint when this host cannot reach the engine's containerd;
+	// nil uses the engine API.
+	Loader Loader
 	// Destination is where Load goes, with every platform of the build.
 	Destination Destination
 	// Names name the image of a Load without a name of its own.
@@ -64,6 +73,11 @@ type Join struct {
 	load *containerdLoad
 	// archive keeps the shares until they are written as one archive.
 	archive *archiveJoin
+	// files stages the shares' files until they are put in place.
+	files *filesJoin
+	// note tells the user how the shares are joined, when it is not the
+	// obvious way.
+	note string
 
 	mu     sync.Mutex
 	shares []joinedShare
@@ -82,31 +96,60 @@ func JoinsLoad(out Output, dst Destination) bool {
 	return out.Type == TypeContainerd || out.Loads() && !dst.Native && dst.Store == imagestore.Containerd
 }
 
-// StartJoin begins a join. A load join reaches its containerd now and
-// fails when this host cannot, since an engine's load endpoint takes one
-// archive, not shares.
+// StartJoin begins a join. A load join reaches the store's containerd
+// now; when this host cannot, and the load goes to an engine, the shares
+// are joined here and streamed to the engine's load endpoint as one OCI
+// archive instead.
 func StartJoin(ctx context.Context, opts JoinOptions) (*Join, error) {
 	j := &Join{opts: opts, shares: make([]joinedShare, opts.Shares)}
-	if opts.Archive != nil {
-		a, err := startArchiveJoin(*opts.Archive, opts.Names, opts.Stdout)
-		if err != nil {
-			return nil, err
-		}
-		j.archive = a
-		return j, nil
+	var err error
+	switch {
+	case opts.Files != nil:
+		j.files, err = startFilesJoin(*opts.Files, opts.Stdout)
+	case opts.Archive != nil:
+		j.archive, err = startArchiveJoin(*opts.Archive, opts.Names, opts.Stdout)
+	case opts.Load != nil:
+		err = j.startLoad(ctx)
+	case len(opts.Tags) == 0:
+		err = errors.New("joining the nodes' images: the joined index needs a name; add -t/--tag")
 	}
-	if opts.Load == nil {
-		if len(opts.Tags) == 0 {
-			return nil, errors.New("joining the nodes' images: the joined index needs a name; add -t/--tag")
-		}
-		return j, nil
-	}
-	l, err := startJoinedLoad(ctx, *opts.Load, opts.Destination, opts.Names)
 	if err != nil {
-		return nil, fmt.Errorf("loading the images of several nodes as one needs the store's containerd on this host (or use --push): %w", err)
+		return nil, err
+	}
+	return j, nil
+}
+
+// startLoad reaches the containerd a load join writes into, or falls back
+// to the engine's load endpoint when this host cannot reach it; a
+// type=containerd load has no engine to fall back to.
+func (j *Join) startLoad(ctx context.Context) error {
+	if j.opts.Load.Type != TypeContainerd {
+		c, err := dialContainerd(ctx, j.opts.Destination.Containerd)
+		if err != nil {
+			return j.startEngineLoad(err)
+		}
+		c.Close()
+	}
+	l, err := startJoinedLoad(ctx, *j.opts.Load, j.opts.Destination, j.opts.Names)
+	if err != nil {
+		return fmt.Errorf("loading the images of several nodes as one: %w", err)
 	}
 	j.load = l
-	return j, nil
+	return nil
+}
+
+// startEngineLoad joins the shares here, for the engine's load endpoint;
+// why says why its containerd is out of reach.
+func (j *Join) startEngineLoad(why error) error {
+	names, err := normalizedNames(cmp.Or(j.opts.Load.Attrs["name"], strings.Join(j.opts.Names, ",")))
+	if err != nil {
+		return err
+	}
+	if j.archive, err = startEngineArchiveJoin(j.opts.Destination.Engine, j.opts.Loader, names); err != nil {
+		return err
+	}
+	j.note = fmt.Sprintf("loading through the engine's image load endpoint, not incrementally: %s", why)
+	return nil
 }
 
 // Share is one node's part of a joined build.
@@ -129,7 +172,18 @@ func (j *Join) Share(ctx context.Context, s Share, opts PrepareOptions) (*Export
 		return nil, fmt.Errorf("exporting share %d of node %s: the join has %d shares", s.Index, s.Node, len(j.shares))
 	}
 	ex := &Export{}
+	if s.Index == 0 && j.note != "" {
+		ex.Notes = append(ex.Notes, j.note)
+	}
 	switch {
+	case j.files != nil:
+		entry, err := j.files.shareEntry(s.Index, ex)
+		if err != nil {
+			return nil, err
+		}
+		ex.Entries = []bkclient.ExportEntry{entry}
+		j.recordNode(s)
+		return ex, nil
 	case j.archive != nil:
 		ex.Entries = []bkclient.ExportEntry{j.archive.shareEntry()}
 	case j.load != nil:
@@ -156,7 +210,15 @@ func (j *Join) Share(ctx context.Context, s Share, opts PrepareOptions) (*Export
 	return ex, nil
 }
 
-// Joined is the image a Join made.
+// recordNode records which node builds share s, for files, which have no
+// image to record.
+func (j *Join) recordNode(s Share) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.shares[s.Index] = joinedShare{node: s.Node}
+}
+
+// Joined is the image a Join made; files have none.
 type Joined struct {
 	// Index describes the joined index.
 	Index ocispecs.Descriptor
@@ -167,6 +229,9 @@ type Joined struct {
 
 // Metadata is what the metadata file records of the joined image.
 func (jd *Joined) Metadata() (map[string]any, error) {
+	if jd.Index.Digest == "" {
+		return map[string]any{}, nil
+	}
 	desc, err := json.Marshal(jd.Index)
 	if err != nil {
 		return nil, fmt.Errorf("recording the joined index: %w", err)
@@ -182,6 +247,9 @@ func (jd *Joined) Metadata() (map[string]any, error) {
 // second phase. With sharesErr, the error of a share's build or export, it
 // only releases what the shares hold and returns sharesErr.
 func (j *Join) Finish(ctx context.Context, sharesErr error, pr Progress) (*Joined, error) {
+	if j.files != nil {
+		return j.files.finish(j.shares, sharesErr, pr)
+	}
 	if j.archive != nil {
 		return j.archive.finish(ctx, j.shares, j.opts.IndexAnnotations, sharesErr, pr)
 	}

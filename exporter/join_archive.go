@@ -15,6 +15,7 @@ import (
 	bkclient "github.com/moby/buildkit/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/xbuild/xbuild/engine"
 	"github.com/xbuild/xbuild/imagetools"
 )
 
@@ -32,6 +33,10 @@ type archiveJoin struct {
 	stdout io.Writer
 	dir    string
 	store  content.Store
+	// engine, when set, receives the archive through its image load
+	// endpoint (with loader) instead of a file.
+	engine *engine.Endpoint
+	loader Loader
 }
 
 func startArchiveJoin(out Output, names []string, stdout io.Writer) (*archiveJoin, error) {
@@ -66,7 +71,7 @@ func (a *archiveJoin) finish(ctx context.Context, shares []joinedShare, annotati
 	for i, s := range shares {
 		inputs[i] = imagetools.Input{Ref: "node " + s.node, Source: storeSource{root: s.root, p: a.store}}
 	}
-	st := pr.Step(fmt.Sprintf("writing the nodes' images as one %s archive to %s", a.out.Type, a.out.Dest))
+	st := pr.Step(a.stepName())
 	idx, err := imagetools.Assemble(ctx, inputs, imagetools.AssembleOptions{Annotations: annotations})
 	if err == nil {
 		err = content.WriteBlob(ctx, a.store, "xbuild-index-"+idx.Desc.Digest.String(), bytes.NewReader(idx.Raw), idx.Desc)
@@ -91,6 +96,9 @@ func (a *archiveJoin) write(ctx context.Context, index ocispecs.Descriptor) erro
 		// docker load reads manifest.json for the platform it runs.
 		opts = append(opts, archive.WithPlatform(platforms.Default()))
 	}
+	if a.engine != nil {
+		return a.load(ctx, opts)
+	}
 	if a.out.Dest == "-" {
 		return archive.Export(ctx, a.store, a.stdout, opts...)
 	}
@@ -111,4 +119,46 @@ func (a *archiveJoin) write(ctx context.Context, index ocispecs.Descriptor) erro
 		return err
 	}
 	return os.Rename(f.Name(), dest)
+}
+
+func (a *archiveJoin) stepName() string {
+	if a.engine != nil {
+		return "loading the nodes' images as one OCI archive through the image load endpoint of the docker engine at " + a.engine.Host
+	}
+	return fmt.Sprintf("writing the nodes' images as one %s archive to %s", a.out.Type, a.out.Dest)
+}
+
+// startEngineArchiveJoin is an archive join whose archive, an OCI one,
+// goes to the engine's image load endpoint: how the shares of a load meet
+// when this host cannot reach the engine's containerd. names are already
+// normalized.
+func startEngineArchiveJoin(ep engine.Endpoint, loader Loader, names []string) (*archiveJoin, error) {
+	a, err := startArchiveJoin(Output{Type: TypeOCI, Attrs: map[string]string{}}, names, nil)
+	if err != nil {
+		return nil, err
+	}
+	if loader == nil {
+		loader = EngineLoader{}
+	}
+	a.engine, a.loader = &ep, loader
+	return a, nil
+}
+
+// load streams the archive to the engine and waits for its verdict; the
+// engine names the image only once the whole archive is in, so a failure
+// leaves no name behind.
+func (a *archiveJoin) load(ctx context.Context, opts []archive.ExportOpt) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := a.loader.Load(ctx, *a.engine, pr)
+		pr.CloseWithError(err) // unblocks the export if the engine gave up early
+		done <- err
+	}()
+	exportErr := archive.Export(ctx, a.store, pw, opts...)
+	pw.CloseWithError(exportErr) // nil: the engine reads to the end
+	if err := <-done; err != nil {
+		return fmt.Errorf("loading into the docker engine at %s: %w", a.engine.Host, err)
+	}
+	return exportErr
 }

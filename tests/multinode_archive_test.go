@@ -2,7 +2,6 @@ package tests
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,14 +47,6 @@ func TestMultiNodeArchive(t *testing.T) {
 		if got := readMetadata(t, md)["containerimage.digest"]; got != top.Manifests[0].Digest {
 			t.Errorf("%s: metadata digest %v, want the archive's index %s", typ, got, top.Manifests[0].Digest)
 		}
-	}
-	// A folder of files cannot be one image: refused before work.
-	r := xb(t, cfg, []string{"build", "--platform", "linux/amd64,linux/arm64", "-o", "type=local,dest=" + filepath.Join(out, "dir"), ctxDir})
-	if r.Code != 1 || !strings.Contains(r.Stderr, "in one archive (type=oci or type=docker with dest=)") {
-		t.Errorf("a split build into a folder: %s", r)
-	}
-	if _, err := os.Stat(filepath.Join(out, "dir")); err == nil {
-		t.Errorf("a refused build made its output folder")
 	}
 }
 
