@@ -9,6 +9,7 @@ import (
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	"github.com/moby/buildkit/sourcepolicy/policysession"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xbuild/xbuild/exporter"
@@ -62,6 +63,10 @@ type Request struct {
 
 	MetadataFile string
 	IIDFile      string
+
+	// SourcePolicy, when set, decides on every source the solve resolves
+	// (a replay pins each to the digest its provenance recorded).
+	SourcePolicy policysession.PolicyCallback
 }
 
 // Attest is one attestation request.

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"github.com/moby/buildkit/solver/pb"
+	"github.com/moby/buildkit/sourcepolicy/policysession"
 
 	"github.com/xbuild/xbuild/exporter"
 )
@@ -38,6 +39,9 @@ func solveOpt(req *Request, p *Plan, in *inputs, ex *exporter.Export) (*bkclient
 		CacheImports:  cacheWithCredentials(req.CacheFrom),
 		CacheExports:  cacheWithCredentials(req.CacheTo),
 		Session:       attachables,
+	}
+	if req.SourcePolicy != nil {
+		so.SourcePolicyProvider = policysession.NewPolicyProvider(req.SourcePolicy)
 	}
 	so.AllowedEntitlements = slices.Clone(req.Allow)
 	if req.Network == "host" && !slices.Contains(so.AllowedEntitlements, "network.host") {

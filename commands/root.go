@@ -103,6 +103,7 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 		newPruneCommand(env, &builderName),
 		newHistoryCommand(env, &builderName),
 		newDialStdioCommand(env, &builderName),
+		newReplayCommand(env, &builderName),
 	)
 	refuseUnknownSubcommands(root)
 	return root
