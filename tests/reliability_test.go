@@ -95,7 +95,10 @@ func (s *scenario) record() {
 	if out == "" {
 		return
 	}
-	line := resultLine{Scenario: path.Base(s.t.Name()), Failed: s.t.Failed(), Violations: []string{}}
+	// Rounds of one scenario are subtests of one name, which go test
+	// numbers (concurrent-loads#01): one scenario in the table.
+	name, _, _ := strings.Cut(path.Base(s.t.Name()), "#")
+	line := resultLine{Scenario: name, Failed: s.t.Failed(), Violations: []string{}}
 	for _, v := range s.violations {
 		line.Violations = append(line.Violations, v.String())
 	}
