@@ -36,6 +36,14 @@ type BuildOptions struct {
 	GroupLogs bool
 	// Switches apply to every job of the run alike.
 	Switches Switches
+	// StateDir is the config folder that keeps buildx's local build state
+	// (refs/); empty keeps none.
+	StateDir string
+	// Group, for a bake run, records its builds as one group.
+	Group *LocalGroup
+	// Execution limits how many jobs run at once and says what a failing
+	// job does to the others.
+	Execution Execution
 }
 
 // Switches are the process-wide choices (commands read them from the
@@ -57,6 +65,8 @@ type Switches struct {
 	// said its containerd is (an engine whose socket path differs on this
 	// host, or a namespace of one's own).
 	LoadContainerd imagestore.Location
+	// Git is what builds record of the Git checkout of their context.
+	Git GitInfo
 }
 
 // Result is what a finished build produced.
@@ -71,6 +81,9 @@ type Result struct {
 	Attestations map[string]string
 	// Stats describe the solve, for summaries.
 	Stats Stats
+	// Call is the frontend's answer to the request's Call (result.json,
+	// result.txt, result.statuscode, version); nil for a build.
+	Call map[string]string
 }
 
 // Stats count what a solve did.
@@ -79,6 +92,9 @@ type Stats struct {
 	Duration           time.Duration
 	// Warnings are the build checks' findings.
 	Warnings []Warning
+	// VertexWarnings are the same findings as BuildKit sent them, for the
+	// metadata file.
+	VertexWarnings []bkclient.VertexWarning
 }
 
 // Warning is one build check finding, placed in the Dockerfile.
@@ -94,6 +110,7 @@ type statsCollector struct {
 	started  time.Time
 	vertexes map[string]bool // digest -> cached
 	warnings []Warning
+	raw      []bkclient.VertexWarning
 }
 
 func newStatsCollector() *statsCollector {
@@ -121,11 +138,12 @@ func (c *statsCollector) observe(s *bkclient.SolveStatus) {
 			wa.Line = int(w.Range[0].Start.Line)
 		}
 		c.warnings = append(c.warnings, wa)
+		c.raw = append(c.raw, *w)
 	}
 }
 
 func (c *statsCollector) stats() Stats {
-	st := Stats{Duration: time.Since(c.started), Warnings: c.warnings}
+	st := Stats{Duration: time.Since(c.started), Warnings: c.warnings, VertexWarnings: c.raw}
 	for _, cached := range c.vertexes {
 		st.Steps++
 		if cached {

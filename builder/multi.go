@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,12 +42,16 @@ func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOption
 	if err := checkJobGraph(jobs); err != nil {
 		return nil, err
 	}
+	if err := opts.Execution.check(jobs); err != nil {
+		return nil, err
+	}
 	conns, err := connectNodes(ctx, inst, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer closeNodes(conns)
 	ctx, st := newRunState(ctx, jobs)
+	st.exec = opts.Execution
 	defer st.cleanup()
 	runners, err := st.plan(inst, conns, opts)
 	if err != nil {
@@ -74,11 +79,19 @@ func (st *runState) plan(inst *Instance, conns []*nodeConn, opts BuildOptions) (
 	return runners, nil
 }
 
-// runAll runs every job at once; a job waits for the jobs it uses itself.
+// runAll runs every job at once, or in order as places free up under a
+// limit; a job waits for the jobs it uses itself.
 func (st *runState) runAll(ctx context.Context, runners []*runner, ds *displays) {
 	var wg sync.WaitGroup
+	sl := newSlots(st.exec)
 	for _, rn := range runners {
+		if err := sl.acquire(ctx); err != nil {
+			st.done(ctx, rn.job.Name, nil, err)
+			ds.jobDone(rn.job.Name, rn.disp)
+			continue
+		}
 		wg.Go(func() {
+			defer sl.release()
 			res, err := rn.run(ctx)
 			st.done(ctx, rn.job.Name, res, err)
 			ds.jobDone(rn.job.Name, rn.disp)
@@ -139,17 +152,19 @@ type contextStore struct {
 
 // runState is what the jobs of one BuildAll share: their results, the
 // stores of those other jobs use as contexts, the first failure, which
-// cancels the rest.
+// cancels the rest unless exec defers errors (then errs holds them all).
 type runState struct {
 	cancel context.CancelCauseFunc
 	order  []*Job
 	jobs   map[string]*Job
+	exec   Execution
 
 	mu       sync.Mutex
 	results  map[string]*Result
 	stores   map[string]*contextStore
 	finished map[string]chan struct{}
 	err      error
+	errs     TargetErrors
 	tempDirs []string
 }
 
@@ -191,7 +206,10 @@ func (st *runState) waitFor(ctx context.Context, j *Job) (map[string]*contextSto
 		cs := st.stores[dep]
 		st.mu.Unlock()
 		if cs == nil {
-			return nil, context.Cause(ctx)
+			if err := context.Cause(ctx); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("target %s, which context %s uses, failed", dep, ctxName)
 		}
 		stores[ctxName] = cs
 	}
@@ -204,6 +222,10 @@ func (st *runState) done(ctx context.Context, name string, res *Result, err erro
 	defer st.mu.Unlock()
 	defer close(st.finished[name])
 	if err != nil {
+		if st.exec.Mode == ExecutionDeferError && ctx.Err() == nil {
+			st.errs = append(st.errs, &TargetError{Target: name, Err: err})
+			return
+		}
 		if st.err == nil && ctx.Err() == nil {
 			st.err = &TargetError{Target: name, Err: err}
 			st.cancel(st.err)
@@ -218,6 +240,10 @@ func (st *runState) done(ctx context.Context, name string, res *Result, err erro
 func (st *runState) collect() (map[string]*Result, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.err == nil && len(st.errs) > 0 {
+		slices.SortFunc(st.errs, func(a, b *TargetError) int { return strings.Compare(a.Target, b.Target) })
+		return st.results, st.errs
+	}
 	return st.results, st.err
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/containerd/platforms"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func TestParsePlatform(t *testing.T) {
@@ -25,6 +26,9 @@ func TestParsePlatform(t *testing.T) {
 		{name: "riscv64", in: "linux/riscv64", want: "linux/riscv64"},
 		{name: "windows", in: "windows/amd64", want: "windows/amd64"},
 		{name: "windows with version", in: "windows(10.0.20348)/amd64", want: "windows(10.0.20348)/amd64"},
+		{name: "windows server 2019", in: "windows(10.0.17763)/amd64", want: "windows(10.0.17763)/amd64"},
+		{name: "linux with version", in: "linux(5.10)/amd64", want: "linux(5.10)/amd64"},
+		{name: "unclosed version", in: "windows(10.0.17763/amd64", wantErr: `invalid platform "windows(10.0.17763/amd64"`},
 		{name: "wasi", in: "wasi/wasm", want: "wasi/wasm"},
 		{name: "wasip1", in: "wasip1/wasm", want: "wasip1/wasm"},
 		{name: "spaces", in: "  linux/s390x ", want: "linux/s390x"},
@@ -92,5 +96,18 @@ func TestParsePlatforms(t *testing.T) {
 				t.Errorf("ParsePlatforms(%v) = %v, want %v", tt.in, f, tt.want)
 			}
 		})
+	}
+}
+
+// The frontend gets a platform's OS version, as buildx sends it.
+func TestFrontendAttrsPlatformVersion(t *testing.T) {
+	t.Parallel()
+	p, err := ParsePlatform("windows(10.0.17763)/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := frontendAttrs(&Request{Platforms: []ocispecs.Platform{p}}, &Plan{}, &inputs{attrs: map[string]string{}})
+	if got, want := attrs["platform"], "windows(10.0.17763)/amd64"; got != want {
+		t.Errorf("frontendAttrs platform = %q, want %q", got, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/docker/buildx/util/buildflags"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
@@ -63,10 +64,20 @@ type Request struct {
 
 	MetadataFile string
 	IIDFile      string
+	// MetadataWarnings adds the build checks' findings to the metadata
+	// file, under buildx.build.warnings.
+	MetadataWarnings bool
+
+	// Call, when set, runs a frontend method (lint, outline, targets,
+	// subrequests.describe) instead of the build; nothing is exported.
+	Call *buildflags.CallFunc
 
 	// SourcePolicy, when set, decides on every source the solve resolves
 	// (a replay pins each to the digest its provenance recorded).
 	SourcePolicy policysession.PolicyCallback
+	// Policy, when set, is the user's policy (--policy, Dockerfile.rego;
+	// see NewPolicy); a source must pass it and SourcePolicy.
+	Policy policysession.PolicyCallback
 }
 
 // Attest is one attestation request.

@@ -39,6 +39,9 @@ func (rn *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	rn.contexts = contexts
+	if rn.job.Req.Call != nil {
+		return rn.call(ctx, rn.plan.parts[0])
+	}
 	if rn.plan.split() {
 		return rn.buildJoined(ctx)
 	}
@@ -123,6 +126,10 @@ func (rn *runner) prepare(ctx context.Context, pt *partPlan, in *inputs, ex *exp
 		}
 		so.OCIStores[cs.id] = cs.store
 	}
+	if err := rn.describeSource(ctx, pt.req, pt.conn.node.Name, so, ex); err != nil {
+		_ = ex.Finish(ctx, nil, err, nil)
+		return nil, err
+	}
 	return &solve{part: pt, ex: ex, so: so, stats: newStatsCollector()}, nil
 }
 
@@ -176,6 +183,9 @@ func (rn *runner) finalize(ctx context.Context, s *solve, resp *bkclient.SolveRe
 	rn.metadataProvenance(ctx, s, resp.ExporterResponse)
 	md := exporter.Metadata(resp.ExporterResponse, s.part.plan.Destination.Store)
 	md[exporter.KeyBuildRef] = fmt.Sprintf("%s/%s/%s", rn.inst.Name, s.part.conn.node.Name, s.so.Ref)
+	if w := s.stats.raw; rn.job.Req.MetadataWarnings && len(w) > 0 {
+		md[KeyWarnings] = w
+	}
 	res, err := rn.record(md)
 	if err != nil {
 		return nil, err

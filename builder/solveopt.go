@@ -40,8 +40,8 @@ func solveOpt(req *Request, p *Plan, in *inputs, ex *exporter.Export) (*bkclient
 		CacheExports:  cacheWithCredentials(req.CacheTo),
 		Session:       attachables,
 	}
-	if req.SourcePolicy != nil {
-		so.SourcePolicyProvider = policysession.NewPolicyProvider(req.SourcePolicy)
+	if cb := sourcePolicy(req); cb != nil {
+		so.SourcePolicyProvider = policysession.NewPolicyProvider(cb)
 	}
 	so.AllowedEntitlements = slices.Clone(req.Allow)
 	if req.Network == "host" && !slices.Contains(so.AllowedEntitlements, "network.host") {
@@ -83,7 +83,7 @@ func frontendAttrs(req *Request, p *Plan, in *inputs) map[string]string {
 	if len(req.Platforms) > 0 {
 		ps := make([]string, len(req.Platforms))
 		for i, pl := range req.Platforms {
-			ps[i] = platforms.Format(pl)
+			ps[i] = platforms.FormatAll(pl)
 		}
 		attrs["platform"] = strings.Join(ps, ",")
 	}

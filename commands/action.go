@@ -78,6 +78,9 @@ func runAction(ctx context.Context, env *Env) error {
 		}
 		return err
 	}
+	if j := jobs[0]; mode == modeBuild && j.Req.Call != nil {
+		return callExit(printCall(env.Stdout, j.Req.Call, results[j.Name].Call, dockerfileShown(j.Req)))
+	}
 	if err := writeActionResults(env, jobs, results, mode == modeBake, summaryInputs); err != nil {
 		return err
 	}

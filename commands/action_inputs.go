@@ -133,13 +133,11 @@ func (in actionInputs) mode() actionMode {
 	return modeSetup
 }
 
-// checkCall refuses a call input other than build: xbuild has no --call
-// (check, outline, targets) yet, and building instead would hide that.
+// checkCall refuses a call input --call would refuse, before any builder
+// is set up.
 func (in actionInputs) checkCall() error {
-	if c := in.get("call"); c != "" && c != "build" {
-		return fmt.Errorf("input call %q: xbuild has no --call yet, only the default build", c)
-	}
-	return nil
+	_, err := parseCall("input call", in.get("call"))
+	return err
 }
 
 // actionJobs turns the inputs into jobs with the same parsers as the
@@ -153,6 +151,7 @@ func actionJobs(ctx context.Context, env *Env, s settings, in actionInputs, baki
 	o.file, o.target, o.provenance, o.sbom = in.get("file"), in.get("target"), in.get("provenance"), in.get("sbom")
 	o.network, o.shmSize, o.cgroupParent = in.get("network"), in.get("shm-size"), in.get("cgroup-parent")
 	o.progress = "plain"
+	o.call = in.get("call")
 	o.load = "false"
 	if b, err := in.bool("load"); err != nil {
 		return nil, nil, err

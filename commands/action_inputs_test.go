@@ -126,7 +126,7 @@ func TestActionBuildInputs(t *testing.T) {
 
 func TestActionCheckCall(t *testing.T) {
 	t.Parallel()
-	for call, wantErr := range map[string]string{"": "", "build": "", "check": `input call "check": xbuild has no --call yet`} {
+	for call, wantErr := range map[string]string{"": "", "build": "", "check": "", "foo": `invalid input call "foo": unknown method "foo"`} {
 		err := actionInputs{env: inputEnv(map[string]string{"call": call})}.checkCall()
 		checkFlagErr(t, "checkCall", err, wantErr)
 	}

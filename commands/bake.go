@@ -12,6 +12,7 @@ import (
 
 	bxbake "github.com/docker/buildx/bake"
 	"github.com/docker/buildx/bake/hclparser"
+	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
 
@@ -36,6 +37,9 @@ type bakeOptions struct {
 	pull         bool
 	allow        []string
 	debug        bool
+	call         string
+	policy       []string
+	jobs         string
 }
 
 func newBakeCommand(env *Env, builderName *string) *cobra.Command {
@@ -65,6 +69,9 @@ func newBakeCommand(env *Env, builderName *string) *cobra.Command {
 	f.BoolVar(&o.pull, "pull", false, "Always attempt to pull all referenced images")
 	f.StringArrayVar(&o.allow, "allow", nil, "Allow build to access specified resources")
 	f.BoolVarP(&o.debug, "debug", "D", false, "Enable debug logging")
+	addCallFlags(f, &o.call)
+	f.StringArrayVar(&o.policy, "policy", nil, bakePolicyFlagHelp)
+	f.StringVarP(&o.jobs, "jobs", "j", "fail-fast", `Set target execution behavior (format: "N" or "mode[,parallel=N]")`)
 	return cmd
 }
 
@@ -78,6 +85,16 @@ func (o *bakeOptions) overrideList(changed func(string) bool) ([]string, error) 
 	if o.load {
 		out = append(out, "*.load=true")
 	}
+	if cf, err := parseCall("--call", o.call); err != nil {
+		return nil, err
+	} else if cf != nil {
+		out = append(out, "*.call="+cf.Name)
+	}
+	policies, err := bakePolicyOverrides(o.policy)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, policies...)
 	if changed("no-cache") {
 		out = append(out, fmt.Sprintf("*.no-cache=%t", o.noCache))
 	}
@@ -112,7 +129,14 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 	if err != nil {
 		return err
 	}
+	execution, err := bake.ParseJobs(o.jobs)
+	if err != nil {
+		return err
+	}
 	lo := bake.LoadOptions{Files: o.files, Stdin: env.Stdin, Targets: targets, Overrides: overrides, Vars: vars, Allow: o.allow}
+	if err := withBakeSources(ctx, env, builderName, &lo, o.progress); err != nil {
+		return err
+	}
 	if o.list != "" {
 		return runBakeList(env.Stdout, o.list, lo)
 	}
@@ -142,18 +166,36 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 	if err != nil {
 		return err
 	}
-	jobs, err := bakeJobs(def, env.Getenv)
+	jobs, err := bakeJobsWithPolicies(env, def)
 	if err != nil {
 		return err
 	}
 	for _, j := range jobs {
 		s.addSourceDateEpoch(j.Req)
 	}
-	results, err := runJobs(ctx, env, s, builderName, jobs, mode, o.metadataFile != "")
+	s.group, s.execution = bakeGroup(lo.Targets), execution
+	results, err := runBakeJobs(ctx, env, s, builderName, jobs, mode, o.metadataFile)
 	if err != nil {
 		return err
 	}
-	return writeBakeMetadata(o.metadataFile, results)
+	return finishBake(env, o, def, jobs, results)
+}
+
+// finishBake writes the metadata file, then prints the answers of the
+// targets that ran a frontend method.
+func finishBake(env *Env, o *bakeOptions, def *bake.Definition, jobs []*builder.Job, results map[string]*builder.Result) error {
+	flag, err := parseCall("--call", o.call)
+	if err != nil {
+		return err
+	}
+	warnings, err := bakeWarnings(env.Getenv, flag, jobs, results)
+	if err != nil {
+		return err
+	}
+	if err := writeBakeMetadata(o.metadataFile, results, warnings); err != nil {
+		return err
+	}
+	return callExit(printBakeCalls(env.Stdout, def, jobs, results, flag))
 }
 
 // bakeJobs turns a definition into jobs once it is checked against what
@@ -174,13 +216,16 @@ func bakeJobs(def *bake.Definition, getenv func(string) string) ([]*builder.Job,
 }
 
 // writeBakeMetadata writes one entry per target.
-func writeBakeMetadata(path string, results map[string]*builder.Result) error {
+func writeBakeMetadata(path string, results map[string]*builder.Result, warnings []bkclient.VertexWarning) error {
 	if path == "" {
 		return nil
 	}
 	md := map[string]any{}
 	for name, res := range results {
 		md[name] = res.Metadata
+	}
+	if len(warnings) > 0 {
+		md[builder.KeyWarnings] = warnings
 	}
 	if err := exporter.WriteJSON(path, md); err != nil {
 		return fmt.Errorf("writing metadata file: %w", err)

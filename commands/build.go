@@ -54,6 +54,8 @@ type buildOptions struct {
 	resources     []string
 	allow         []string
 	debug         bool
+	call          string
+	policy        []string
 	// legacyResources are docker build's --memory, --cpu-shares and the
 	// like, read as --resource entries before those of --resource.
 	legacyResources []string
@@ -108,6 +110,8 @@ func newBuildCommand(env *Env, builderName *string) *cobra.Command {
 	f.StringVar(&o.shmSize, "shm-size", "", `Shared memory size for build containers (bytes, e.g. "64m", "2g")`)
 	f.StringArrayVar(&o.ulimits, "ulimit", nil, `Ulimit options (format: "nofile=1024:2048")`)
 	f.BoolVarP(&o.debug, "debug", "D", false, "Enable debug logging")
+	addCallFlags(f, &o.call)
+	f.StringArrayVar(&o.policy, "policy", nil, policyFlagHelp)
 	addCompatFlags(f, &o)
 	return cmd
 }
@@ -126,13 +130,16 @@ func runBuild(ctx context.Context, env *Env, builderName, contextArg string, o *
 		return err
 	}
 	warnIgnoredFlags(env.Stderr, changed)
-	results, err := runJobs(ctx, env, s, builderName, []*builder.Job{{Name: "default", Req: req}}, mode, o.metadataFile != "")
+	results, err := runJobs(ctx, env, s, builderName, []*builder.Job{{Name: "default", Req: req}}, mode, o.metadataFile != "" && req.Call == nil)
 	var te *builder.TargetError
 	if errors.As(err, &te) {
 		return te.Err // one target: its name says nothing
 	}
 	if err != nil {
 		return err
+	}
+	if req.Call != nil {
+		return callExit(printCall(env.Stdout, req.Call, results["default"].Call, dockerfileShown(req)))
 	}
 	if res := results["default"]; printID && res.ImageID != "" {
 		fmt.Fprintln(env.Stdout, res.ImageID)
@@ -157,11 +164,7 @@ func (o *buildOptions) request(env *Env, s settings, contextArg string, changed 
 	if req.Tags, err = parseTags(o.tags); err != nil {
 		return nil, err
 	}
-	if req.BuildArgs, err = parseKeyValues("--build-arg", o.buildArgs, env.Getenv); err != nil {
-		return nil, err
-	}
-	s.addSourceDateEpoch(req)
-	if req.Labels, err = parseKeyValues("--label", o.labels, nil); err != nil {
+	if err := o.argsAndLabels(env, s, req); err != nil {
 		return nil, err
 	}
 	plats := o.platforms
@@ -196,6 +199,12 @@ func (o *buildOptions) request(env *Env, s settings, contextArg string, changed 
 		return nil, err
 	}
 	if err := o.runOptions(req); err != nil {
+		return nil, err
+	}
+	if err := addCall(env, req, o.call); err != nil {
+		return nil, err
+	}
+	if err := addPolicyFlags(env, req, o.policy); err != nil {
 		return nil, err
 	}
 	return req, nil
@@ -244,7 +253,7 @@ func (o *buildOptions) parseOutputs() ([]exporter.Output, error) {
 		outs = append(outs, *load)
 	}
 	if o.push {
-		outs = append(outs, exporter.Output{Type: exporter.TypeImage, Attrs: map[string]string{"push": "true"}})
+		outs = append(outs, exporter.Output{Type: exporter.TypeImage, Attrs: map[string]string{"push": "true", "unpack": "false"}})
 	}
 	loads := 0
 	for _, out := range outs {

@@ -104,6 +104,7 @@ func NewRootCommand(env *Env, name string) *cobra.Command {
 		newHistoryCommand(env, &builderName),
 		newDialStdioCommand(env, &builderName),
 		newReplayCommand(env, &builderName),
+		newPolicyCommand(env, &builderName),
 	)
 	refuseUnknownSubcommands(root)
 	return root
@@ -133,6 +134,7 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 func runJobs(ctx context.Context, env *Env, s settings, builderName string, jobs []*builder.Job, mode progressui.DisplayMode, withMetadata bool) (map[string]*builder.Result, error) {
 	opts := s.buildOptions(withMetadata)
 	opts.ProgressMode, opts.Progress, opts.Stdout, opts.RegistryCreds = mode, env.Stderr, env.Stdout, registryCreds(env)
+	opts.StateDir = env.ConfigDir()
 	r, err := s.resolver(env)
 	if err != nil {
 		return nil, err

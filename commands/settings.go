@@ -38,6 +38,10 @@ type settings struct {
 	// arg of that name for every request that does not give it, as buildx
 	// passes it, so file and image times follow it. Empty when unset.
 	sourceDateEpoch string
+	// group, set by bake, records the run's builds as one group.
+	group *builder.LocalGroup
+	// execution, set by bake's --jobs, limits and orders its targets.
+	execution builder.Execution
 }
 
 const sbomGeneratorEnv = "XBUILD_SBOM_GENERATOR"
@@ -66,6 +70,9 @@ func readSettings(getenv func(string) string) (settings, error) {
 		if sw.LoadContainerd, err = exporter.ParseContainerdAddress(v); err != nil {
 			return settings{}, fmt.Errorf("XBUILD_LOAD_CONTAINERD=%s is not valid: %w", v, err)
 		}
+	}
+	if sw.Git, err = gitInfo(getenv); err != nil {
+		return settings{}, err
 	}
 	if s.metadataProvenance, err = metadataProvenance(getenv); err != nil {
 		return settings{}, err
@@ -133,6 +140,33 @@ func envBool(getenv func(string) string, def bool, names ...string) (bool, error
 	return def, nil
 }
 
+// gitInfo reads what builds record of their Git checkout:
+// BUILDX_GIT_INFO (on unless false), BUILDX_GIT_LABELS (a boolean, or
+// "full", its former spelling of true) and BUILDX_GIT_CHECK_DIRTY.
+func gitInfo(getenv func(string) string) (builder.GitInfo, error) {
+	var g builder.GitInfo
+	info, err := envBool(getenv, true, "XBUILD_GIT_INFO", "BUILDX_GIT_INFO")
+	if err != nil {
+		return g, err
+	}
+	g.Off = !info
+	for _, name := range []string{"XBUILD_GIT_LABELS", "BUILDX_GIT_LABELS"} {
+		v := getenv(name)
+		if v == "" {
+			continue
+		}
+		if g.Labels, err = strconv.ParseBool(v); err != nil && v != "full" {
+			return g, fmt.Errorf("%s=%s is not valid: use full, or %s", name, v, boolValues)
+		}
+		g.Labels = g.Labels || v == "full"
+		break
+	}
+	if g.CheckDirty, err = envBool(getenv, false, "XBUILD_GIT_CHECK_DIRTY", "BUILDX_GIT_CHECK_DIRTY"); err != nil {
+		return g, err
+	}
+	return g, nil
+}
+
 // metadataProvenance reads how much provenance the metadata file gets:
 // min, max or disabled, or a boolean as buildx takes it (true is min,
 // false disabled).
@@ -193,7 +227,7 @@ func checkProgress(v string) (progressui.DisplayMode, error) {
 // command adds its display. Provenance for the metadata file is fetched
 // only when there is a file to write it to.
 func (s settings) buildOptions(withMetadata bool) builder.BuildOptions {
-	opts := builder.BuildOptions{Switches: s.switches, GroupLogs: s.githubActions}
+	opts := builder.BuildOptions{Switches: s.switches, GroupLogs: s.githubActions, Group: s.group, Execution: s.execution}
 	if withMetadata {
 		opts.MetadataProvenance = s.metadataProvenance
 	}
@@ -210,4 +244,13 @@ func (s settings) resolver(env *Env) (*builder.Resolver, error) {
 		r.SBOMGenerator, r.SBOMGeneratorFrom = s.sbomGenerator, sbomGeneratorEnv
 	}
 	return r, nil
+}
+
+// bakeGroup is the local build state group of a bake run of targets
+// ("default" when none is named, as buildx records it).
+func bakeGroup(targets []string) *builder.LocalGroup {
+	if len(targets) == 0 {
+		targets = []string{"default"}
+	}
+	return builder.NewLocalGroup(targets)
 }

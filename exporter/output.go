@@ -96,6 +96,11 @@ func (o *Output) validate() error {
 	if !slices.Contains(knownTypes, o.Type) {
 		return fmt.Errorf("unknown type %q (one of %s)", o.Type, strings.Join(knownTypes, ", "))
 	}
+	if wantsLayout(*o) {
+		if err := checkLayoutDest(o.Type, o.Dest); err != nil {
+			return err
+		}
+	}
 	switch o.Type {
 	case TypeLocal:
 		if o.Dest == "" {
@@ -123,6 +128,11 @@ func (o *Output) validate() error {
 	if o.Type == TypeRegistry {
 		o.Type = TypeImage
 		o.Attrs["push"] = "true"
+		// A push alone needs no unpacked image on the builder; buildx
+		// skips it unless asked.
+		if _, ok := o.Attrs["unpack"]; !ok {
+			o.Attrs["unpack"] = "false"
+		}
 	}
 	for _, k := range []string{"push", "unpack", "oci-mediatypes", "force-compression", "push-by-digest", "store"} {
 		if v, ok := o.Attrs[k]; ok {

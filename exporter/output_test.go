@@ -16,7 +16,7 @@ func TestParse(t *testing.T) {
 		{name: "bare folder", in: "out", want: Output{Type: "local", Dest: "out", Attrs: map[string]string{}}},
 		{name: "stdout", in: "-", want: Output{Type: "tar", Dest: "-", Attrs: map[string]string{}}},
 		{name: "oci", in: "type=oci,dest=a.tar,compression=zstd", want: Output{Type: "oci", Dest: "a.tar", Attrs: map[string]string{"compression": "zstd"}}},
-		{name: "registry", in: "type=registry,name=r/x:1", want: Output{Type: "image", Attrs: map[string]string{"name": "r/x:1", "push": "true"}}},
+		{name: "registry", in: "type=registry,name=r/x:1", want: Output{Type: "image", Attrs: map[string]string{"name": "r/x:1", "push": "true", "unpack": "false"}}},
 		{name: "quoted names", in: `type=image,"name=a/b:1,a/b:2",push=false`, want: Output{Type: "image", Attrs: map[string]string{"name": "a/b:1,a/b:2", "push": "false"}}},
 		{name: "docker load", in: "type=docker", want: Output{Type: "docker", Attrs: map[string]string{}}},
 		{name: "no type", in: "dest=x", wantErr: true},

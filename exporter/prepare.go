@@ -175,6 +175,11 @@ func (p *preparing) entry(ctx context.Context, o Output) (bkclient.ExportEntry, 
 			return entry, unsupported(o.Type, p.dst)
 		}
 		entry.OutputDir, err = folderOutput(p.ex, o.Dest, o.Attrs["mode"] == "delete")
+	case wantsLayout(o):
+		if !p.dst.exports(o.Type) {
+			return entry, unsupported(o.Type, p.dst)
+		}
+		entry.OutputDir, err = layoutOutput(p.ex, o.Dest)
 	default: // tar, oci, docker to a file
 		if !p.dst.exports(o.Type) {
 			return entry, unsupported(o.Type, p.dst)

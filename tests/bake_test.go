@@ -155,7 +155,7 @@ func TestBakeBadInput(t *testing.T) {
 		{name: "matrix collision", args: []string{"-f", testdata("matrix-collision.hcl"), "m"}, want: "same"},
 		{name: "unknown --set key", args: []string{"-f", testdata("features.hcl"), "--set", "app.colour=red"}, want: "colour"},
 		{name: "no definition", args: nil, want: "no bake definition found"},
-		{name: "remote definition", args: []string{"-f", "https://github.com/example/repo.git"}, want: "not supported yet"},
+		{name: "remote definition", args: []string{"-f", "https://github.com/example/repo.git"}, want: "given as the first argument"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,6 +38,11 @@ type LoadOptions struct {
 	// fs.write=PATH, fs=PATH or *, network.host, security.insecure,
 	// device[=NAME], ssh).
 	Allow []string
+	// Remote is the remote definition, if any: Files without cwd:// are
+	// read from it, those with cwd:// from here.
+	Remote *Remote
+	// CmdContext is BAKE_CMD_CONTEXT; empty means cwd://.
+	CmdContext string
 }
 
 // Definition is a resolved bake definition.
@@ -47,6 +52,7 @@ type Definition struct {
 	// granted is what --allow, the working folder and the --set values
 	// (typed by the user, so granted by typing them) let the targets do.
 	granted bxbake.EntitlementConf
+	remote  *Remote
 }
 
 // ErrNoDefinition is returned when no bake file was found.
@@ -58,7 +64,7 @@ func Load(ctx context.Context, opts LoadOptions) (*Definition, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, _, err := parseFiles(files, opts.Vars)
+	cfg, _, err := parseFiles(files, opts.Vars, defaults(opts.CmdContext))
 	if err != nil {
 		return nil, err
 	}
@@ -74,11 +80,14 @@ func Load(ctx context.Context, opts LoadOptions) (*Definition, error) {
 		return nil, err
 	}
 	// ReadTargets adds the paths --set values name to what is granted.
-	tgts, grps, err := bxbake.ReadTargets(ctx, files, targets, opts.Overrides, defaults(), opts.Vars, &granted)
+	tgts, grps, err := bxbake.ReadTargets(ctx, files, targets, opts.Overrides, defaults(opts.CmdContext), opts.Vars, &granted)
 	if err != nil {
 		return nil, err
 	}
-	return &Definition{Group: grps, Target: tgts, granted: granted}, nil
+	if err := opts.Remote.resolveContexts(tgts); err != nil {
+		return nil, err
+	}
+	return &Definition{Group: grps, Target: tgts, granted: granted, remote: opts.Remote}, nil
 }
 
 // grantedEntitlements reads --allow with buildx's parser, one value at a
@@ -247,35 +256,10 @@ func checkInherits(cfg *bxbake.Config) error {
 	return nil
 }
 
-func readFiles(opts LoadOptions) ([]bxbake.File, error) {
-	for _, f := range opts.Files {
-		if isRemote(f) {
-			return nil, fmt.Errorf("remote bake definitions (%s) are not supported yet: clone the repository and pass its files with -f", f)
-		}
-	}
-	files, err := bxbake.ReadLocalFiles(opts.Files, opts.Stdin, nil)
-	if err != nil {
-		return nil, fmt.Errorf("reading bake files: %w", err)
-	}
-	if len(files) == 0 {
-		return nil, ErrNoDefinition
-	}
-	return files, nil
-}
-
-func isRemote(s string) bool {
-	for _, p := range []string{"https://", "http://", "git://", "git@", "github.com/"} {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return strings.HasSuffix(s, ".git") || strings.Contains(s, ".git#")
-}
-
 // parseFiles is buildx's ParseFiles with a panic of the parsers under it
 // turned into an error: compose-go panics on some malformed files (a build
 // context left empty, "context:"), which are the user's to fix.
-func parseFiles(files []bxbake.File, vars map[string]string) (cfg *bxbake.Config, pm *hclparser.ParseMeta, err error) {
+func parseFiles(files []bxbake.File, vars, defaults map[string]string) (cfg *bxbake.Config, pm *hclparser.ParseMeta, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			names := make([]string, len(files))
@@ -285,12 +269,15 @@ func parseFiles(files []bxbake.File, vars map[string]string) (cfg *bxbake.Config
 			cfg, pm, err = nil, nil, fmt.Errorf("reading bake files %s: malformed, the parser failed with: %v", strings.Join(names, ", "), r)
 		}
 	}()
-	return bxbake.ParseFiles(files, defaults(), vars)
+	return bxbake.ParseFiles(files, defaults, vars)
 }
 
-func defaults() map[string]string {
+func defaults(cmdContext string) map[string]string {
+	if cmdContext == "" {
+		cmdContext = CmdContextPrefix
+	}
 	return map[string]string{
-		"BAKE_CMD_CONTEXT":    "cwd://",
+		"BAKE_CMD_CONTEXT":    cmdContext,
 		"BAKE_LOCAL_PLATFORM": platforms.Format(platforms.DefaultSpec()),
 	}
 }
@@ -301,7 +288,7 @@ func Parse(opts LoadOptions) (*bxbake.Config, []*hclparser.Variable, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg, pm, err := parseFiles(files, opts.Vars)
+	cfg, pm, err := parseFiles(files, opts.Vars, defaults(opts.CmdContext))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -324,6 +311,11 @@ func (d *Definition) Jobs(getenv func(string) string) ([]*builder.Job, error) {
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", n, err)
 		}
+		auth, err := d.remote.gitAuth(req.Context, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", n, err)
+		}
+		req.Secrets = append(req.Secrets, auth...)
 		jobs = append(jobs, &builder.Job{Name: n, Req: req, ContextTargets: deps})
 	}
 	inheritPlatforms(jobs)
@@ -404,6 +396,7 @@ func request(t *bxbake.Target, getenv func(string) string) (*builder.Request, ma
 	if err := exportOptions(t, req, getenv); err != nil {
 		return nil, nil, err
 	}
+	req.DropForCall()
 	return req, deps, nil
 }
 
@@ -443,10 +436,9 @@ func exportOptions(t *bxbake.Target, req *builder.Request, getenv func(string) s
 // the parsers build's flags use. A target with both no-cache and
 // no-cache-filter builds without cache, as in buildx.
 func runOptions(t *bxbake.Target, req *builder.Request) error {
-	if cf, err := buildflags.ParseCallFunc(deref(t.Call, "")); err != nil {
+	var err error
+	if req.Call, err = builder.ParseCall(deref(t.Call, "")); err != nil {
 		return fmt.Errorf("invalid call %q: %w", *t.Call, err)
-	} else if cf != nil {
-		return fmt.Errorf("call %q is not supported yet: xbuild only builds; remove call or set it to \"build\"", *t.Call)
 	}
 	req.Network = deref(t.NetworkMode, "")
 	if err := builder.ValidateNetwork(req.Network); err != nil {
@@ -458,7 +450,6 @@ func runOptions(t *bxbake.Target, req *builder.Request) error {
 			hosts = append(hosts, h+"="+*ip)
 		}
 	}
-	var err error
 	if req.ExtraHosts, err = builder.ParseExtraHosts(hosts); err != nil {
 		return err
 	}

@@ -133,7 +133,7 @@ target "bad-host" { extra-hosts = { gw = "10.0.0" } }
 target "bad-output" { output = ["type=zip,dest=x"] }
 target "bad-cache" { cache-to = ["type=floppy"] }
 target "bad-shm" { shm-size = "huge" }
-target "call-check" { call = "check" }
+target "call-foo" { call = "foo" }
 target "call-build" { call = "build" }
 `)
 	def, err := Load(context.Background(), LoadOptions{Targets: []string{"default", "call-build"}})
@@ -161,7 +161,7 @@ target "call-build" { call = "build" }
 		"bad-output":  `target bad-output: invalid output: unknown type "zip"`,
 		"bad-cache":   `target bad-cache: invalid cache-to: unknown cache type "floppy"`,
 		"bad-shm":     `target bad-shm: invalid shm-size "huge"`,
-		"call-check":  `target call-check: call "check" is not supported yet: xbuild only builds; remove call or set it to "build"`,
+		"call-foo":    `target call-foo: invalid call "foo": unknown method "foo"`,
 	} {
 		def, err := Load(context.Background(), LoadOptions{Targets: []string{target}})
 		if err != nil {

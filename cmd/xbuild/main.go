@@ -17,6 +17,8 @@ import (
 	"slices"
 	"syscall"
 
+	"github.com/docker/buildx/util/cobrautil"
+	"github.com/moby/buildkit/sourcepolicy/policysession"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"google.golang.org/grpc/codes"
 
@@ -75,6 +77,15 @@ func run(args []string, getenv func(string) string) int {
 	if ctx.Err() != nil {
 		fmt.Fprintln(os.Stderr, "ERROR: canceled")
 		return 130
+	}
+	var code cobrautil.ExitCodeError
+	if errors.As(err, &code) {
+		return int(code) // the command printed its outcome already
+	}
+	for _, msg := range policysession.DenyMessages(err) {
+		if msg.GetMessage() != "" {
+			fmt.Fprintf(os.Stderr, "Policy: %s\n", msg.GetMessage())
+		}
 	}
 	fmt.Fprintf(os.Stderr, "ERROR: %s\n", err)
 	return exitCode(err)
