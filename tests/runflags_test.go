@@ -257,7 +257,7 @@ func TestRunFlagsAllowReachesTheSolve(t *testing.T) {
 func TestRunFlagsRefusedBeforeWork(t *testing.T) {
 	t.Parallel()
 	ctxDir := probeContext(t)
-	bakeDir := writeContext(t, map[string]string{"docker-bake.hcl": `target "check" { call = "check" }
+	bakeDir := writeContext(t, map[string]string{"docker-bake.hcl": `target "check" { call = "nope" }
 target "net" { network = "ci" }
 target "ok" {}
 `})
@@ -272,7 +272,7 @@ target "ok" {}
 		{name: "bad shm-size", args: []string{"build", "--shm-size", "1q", ctxDir}, want: `ERROR: invalid shm-size "1q"`},
 		{name: "no-cache with a filter", args: []string{"build", "--no-cache", "--no-cache-filter", "probe", ctxDir}, want: "ERROR: --no-cache and --no-cache-filter cannot be used together"},
 		{name: "bad allow", args: []string{"build", "--allow", "everything", ctxDir}, want: `ERROR: invalid entitlement "everything"`},
-		{name: "bake call", args: []string{"bake", "-f", filepath.Join(bakeDir, "docker-bake.hcl"), "check"}, want: `ERROR: target check: call "check" is not supported yet`},
+		{name: "bake call", args: []string{"bake", "-f", filepath.Join(bakeDir, "docker-bake.hcl"), "check"}, want: `ERROR: target check: invalid call "nope": unknown method "nope"`},
 		{name: "bake network", args: []string{"bake", "-f", filepath.Join(bakeDir, "docker-bake.hcl"), "net"}, want: `ERROR: target net: invalid network mode "ci"`},
 		{name: "bake bad switch", args: []string{"bake", "-f", filepath.Join(bakeDir, "docker-bake.hcl"), "ok"}, env: "BUILDX_BAKE_ENTITLEMENTS_FS=maybe",
 			want: "ERROR: BUILDX_BAKE_ENTITLEMENTS_FS=maybe is not valid: use true or false"},
