@@ -145,24 +145,14 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 		return err
 	}
 	if o.print {
-		dt, err := json.MarshalIndent(def, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(env.Stdout, string(dt))
-		return err
+		return printBakeDefinition(env.Stdout, def)
 	}
 	// --print and --list build nothing, so the switches wait until here.
 	s, err := readSettings(env.Getenv)
 	if err != nil {
 		return err
 	}
-	progress := o.progress
-	if progress == "none" {
-		// Bake prints no image ID, so none and quiet are one display.
-		progress = string(progressui.QuietMode)
-	}
-	mode, err := s.progressMode(progress, false)
+	mode, err := bakeDisplay(s, o.progress)
 	if err != nil {
 		return err
 	}
@@ -178,7 +168,26 @@ func runBake(ctx context.Context, env *Env, builderName string, targets []string
 	if err != nil {
 		return err
 	}
+	printBuildDetails(env.Stderr, mode, results)
 	return finishBake(env, o, def, jobs, results)
+}
+
+func printBakeDefinition(w io.Writer, def *bake.Definition) error {
+	dt, err := json.MarshalIndent(def, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(dt))
+	return err
+}
+
+// bakeDisplay is the progress display of a bake: it prints no image ID,
+// so none and quiet are one display.
+func bakeDisplay(s settings, progress string) (progressui.DisplayMode, error) {
+	if progress == "none" {
+		progress = string(progressui.QuietMode)
+	}
+	return s.progressMode(progress, false)
 }
 
 // finishBake writes the metadata file, then prints the answers of the

@@ -141,6 +141,7 @@ func runBuild(ctx context.Context, env *Env, builderName, contextArg string, o *
 	if req.Call != nil {
 		return callExit(printCall(env.Stdout, req.Call, results["default"].Call, dockerfileShown(req)))
 	}
+	printBuildDetails(env.Stderr, mode, results)
 	if res := results["default"]; printID && res.ImageID != "" {
 		fmt.Fprintln(env.Stdout, res.ImageID)
 	}
