@@ -91,12 +91,17 @@ func (rn *runner) call(ctx context.Context, pt *partPlan) (*Result, error) {
 // whose result's metadata is the answer, with the statuses on the job's
 // display.
 func (rn *runner) solveCall(ctx context.Context, pt *partPlan, so *bkclient.SolveOpt, stats *statsCollector) (map[string][]byte, error) {
+	release, err := bindPolicy(ctx, pt, so)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	so.Internal = true
 	req := gateway.SolveRequest{Frontend: so.Frontend, FrontendOpt: callAttrs(so.FrontendAttrs, rn.job.Req.Call.Name)}
 	so.Frontend = ""
 	var answer map[string][]byte
 	statuses, forwarded := rn.disp.forward(stats)
-	_, err := pt.conn.client.Build(ctx, *so, "xbuild", func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
+	_, err = pt.conn.client.Build(ctx, *so, "xbuild", func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
 		res, err := c.Solve(ctx, req)
 		if err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,10 +10,17 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/containerd/platforms"
 	"github.com/docker/buildx/policy"
 	"github.com/docker/buildx/util/confutil"
+	"github.com/docker/buildx/util/sourcemeta"
+	bkclient "github.com/moby/buildkit/client"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/sourcepolicy/policysession"
+	"github.com/moby/buildkit/util/apicaps"
 	"github.com/open-policy-agent/opa/v1/ast"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 )
 
@@ -26,6 +34,9 @@ type PolicySet struct {
 	// Strict asks the daemon to refuse the build when it cannot consult
 	// the policy; BuildKit v0.27 and later always can.
 	Strict bool
+	// NoCaps: the policy is not asked for caps (buildx's built-in
+	// default policy is not).
+	NoCaps bool
 }
 
 // PolicyFile is one Rego module, named as the user named it.
@@ -65,10 +76,20 @@ func ParsePolicyFile(name string, data []byte) error {
 	return fmt.Errorf("parsing policy file %s: %s", name, msg)
 }
 
-// NewPolicy returns the check of sets for req's solves, made by buildx's
+// Policy is a build's policies, made once from the request and bound at
+// each solve to the node it runs on (bindPolicy).
+type Policy struct {
+	opts []policy.Opt
+	// noCaps marks the policies whose caps are not asked: buildx's own
+	// default policy.
+	noCaps []bool
+	log    io.Writer
+}
+
+// NewPolicy returns the policies of sets for req's solves, made by buildx's
 // policy engine with the request's build arguments, labels, target and
 // Dockerfile name as input.env. It must be called once req is complete.
-func NewPolicy(req *Request, sets []PolicySet, opts PolicyOptions) policysession.PolicyCallback {
+func NewPolicy(req *Request, sets []PolicySet, opts PolicyOptions) *Policy {
 	env := policy.Env{Filename: policyEnvFilename(req.Dockerfile), Target: req.Target, Labels: req.Labels}
 	for k, v := range req.BuildArgs {
 		if env.Args == nil {
@@ -77,22 +98,97 @@ func NewPolicy(req *Request, sets []PolicySet, opts PolicyOptions) policysession
 		env.Args[k] = &v
 	}
 	verifier := policy.SignatureVerifier(confutil.NewConfig(nil, confutil.WithDir(opts.ConfigDir)))
-	cbs := make([]policysession.PolicyCallback, 0, len(sets))
+	p := &Policy{log: opts.Log}
 	for _, s := range sets {
 		files := make([]policy.File, len(s.Files))
 		for i, f := range s.Files {
 			files[i] = policy.File{Filename: f.Name, Data: f.Data}
 		}
-		p := policy.NewPolicy(policy.Opt{
+		p.opts = append(p.opts, policy.Opt{
 			Files:            files,
 			Env:              env,
 			Log:              policyLogger(opts.Log, s.LogLevel),
 			FS:               PolicyFS(opts.Dir),
 			VerifierProvider: verifier,
 		})
-		cbs = append(cbs, p.CheckPolicy)
+		p.noCaps = append(p.noCaps, s.NoCaps)
 	}
-	return policy.MultiPolicyCallback(cbs...)
+	return p
+}
+
+// bindPolicy gives so, a solve on pt's node, the request's policies and
+// its own source check. The policies look sources up (provenance
+// materials, attestations) through the node, in a gateway session of their
+// own that opens on first use; release closes it after the solve. A policy
+// whose caps ask for exec.proxy turns on the daemon's network proxy.
+func bindPolicy(ctx context.Context, pt *partPlan, so *bkclient.SolveOpt) (release func(), err error) {
+	p := pt.req.Policy
+	if p == nil {
+		return func() {}, nil
+	}
+	resolver := sourcemeta.NewResolver(pt.conn.client, sourcemeta.WithSession(so.Session))
+	release = func() { _ = resolver.Close() }
+	var def *ocispecs.Platform
+	if pl := pt.conn.info.Platforms; len(pl) > 0 {
+		n := platforms.Normalize(pl[0])
+		def = &n
+	}
+	cb, proxy, err := p.callback(ctx, resolver, def, pt.req.SourcePolicy)
+	if err == nil && proxy {
+		err = checkProxyNetworkCap(ctx, pt.conn.client)
+	}
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if proxy {
+		so.ProxyNetwork = true
+		if p.log != nil {
+			fmt.Fprintln(p.log, "policy enabled network proxy")
+		}
+	}
+	so.SourcePolicyProvider = policysession.NewPolicyProvider(cb)
+	return release, nil
+}
+
+// callback makes the policies with resolver and the node's default
+// platform, composed with the request's own check (nil: none), which runs
+// last; proxy says whether one of them asks for the network proxy.
+func (p *Policy) callback(ctx context.Context, resolver *sourcemeta.Resolver, def *ocispecs.Platform, own policysession.PolicyCallback) (_ policysession.PolicyCallback, proxy bool, _ error) {
+	cbs := make([]policysession.PolicyCallback, 0, len(p.opts)+1)
+	for i, o := range p.opts {
+		o.SourceResolver, o.DefaultPlatform = resolver, def
+		pol := policy.NewPolicy(o)
+		if !p.noCaps[i] {
+			caps, err := pol.CheckCaps(ctx)
+			if err != nil {
+				return nil, false, fmt.Errorf("evaluating policy caps: %w", err)
+			}
+			proxy = proxy || caps[policy.CapExecProxy]
+		}
+		cbs = append(cbs, pol.CheckPolicy)
+	}
+	if own != nil {
+		cbs = append(cbs, own)
+	}
+	return policy.MultiPolicyCallback(cbs...), proxy, nil
+}
+
+// checkProxyNetworkCap asks the daemon, through an empty gateway build,
+// whether it can run a solve's steps behind its network proxy.
+func checkProxyNetworkCap(ctx context.Context, c *bkclient.Client) error {
+	var caps apicaps.CapSet
+	_, err := c.Build(ctx, bkclient.SolveOpt{Internal: true}, "xbuild", func(_ context.Context, gc gateway.Client) (*gateway.Result, error) {
+		caps = gc.BuildOpts().LLBCaps
+		return nil, nil
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("reading the capabilities of BuildKit: %w", err)
+	}
+	if caps.Supports(pb.CapExecMetaNetworkProxy) != nil {
+		return errors.New("network proxy requested by policy is not supported by the current BuildKit daemon, please upgrade to version v0.31+")
+	}
+	return nil
 }
 
 func policyEnvFilename(dockerfile string) string {
@@ -135,14 +231,8 @@ func PolicyFS(dir string) func() (fs.StatFS, func() error, error) {
 	}
 }
 
-// sourcePolicy composes the user's policy and the request's own source
-// check (a replay's pins): a source must pass both, the policy first.
+// sourcePolicy is the request's own source check (a replay's pins);
+// bindPolicy adds the user's policies in front of it at the solve.
 func sourcePolicy(req *Request) policysession.PolicyCallback {
-	switch {
-	case req.Policy == nil:
-		return req.SourcePolicy
-	case req.SourcePolicy == nil:
-		return req.Policy
-	}
-	return policy.MultiPolicyCallback(req.Policy, req.SourcePolicy)
+	return req.SourcePolicy
 }

@@ -46,6 +46,15 @@ func decideFor(t *testing.T, cb policysession.PolicyCallback, ref string) *polic
 	return d
 }
 
+func policyCallback(t *testing.T, p *Policy, own policysession.PolicyCallback) (policysession.PolicyCallback, bool) {
+	t.Helper()
+	cb, proxy, err := p.callback(context.Background(), nil, nil, own)
+	if err != nil {
+		t.Fatalf("callback() = %v", err)
+	}
+	return cb, proxy
+}
+
 // A policy sees the request's build arguments and denies with its message;
 // the request's own check runs after it.
 func TestNewPolicyAndComposition(t *testing.T) {
@@ -62,22 +71,58 @@ decision := {"allow": allow, "deny_msg": deny_msg}
 `
 	sets := []PolicySet{{Files: []PolicyFile{{Name: "p.rego", Data: []byte(rego)}}}}
 	req := &Request{BuildArgs: map[string]string{"ALLOWED": "no"}}
-	d := decideFor(t, NewPolicy(req, sets, PolicyOptions{ConfigDir: t.TempDir()}), "local://context")
+	cb, _ := policyCallback(t, NewPolicy(req, sets, PolicyOptions{ConfigDir: t.TempDir()}), nil)
+	d := decideFor(t, cb, "local://context")
 	if d.Action != spb.PolicyAction_DENY || len(d.DenyMessages) != 1 || d.DenyMessages[0].Message != "not allowed" {
 		t.Fatalf("decision = %v, want DENY with its message", d)
 	}
 
 	req = &Request{BuildArgs: map[string]string{"ALLOWED": "yes"}}
-	req.Policy = NewPolicy(req, sets, PolicyOptions{ConfigDir: t.TempDir()})
 	called := false
-	req.SourcePolicy = func(context.Context, *policysession.CheckPolicyRequest) (*policysession.DecisionResponse, *gwpb.ResolveSourceMetaRequest, error) {
+	own := func(context.Context, *policysession.CheckPolicyRequest) (*policysession.DecisionResponse, *gwpb.ResolveSourceMetaRequest, error) {
 		called = true
 		return &policysession.DecisionResponse{Action: spb.PolicyAction_DENY}, nil, nil
 	}
-	if d := decideFor(t, sourcePolicy(req), "local://context"); d.Action != spb.PolicyAction_DENY || !called {
+	cb, _ = policyCallback(t, NewPolicy(req, sets, PolicyOptions{ConfigDir: t.TempDir()}), own)
+	if d := decideFor(t, cb, "local://context"); d.Action != spb.PolicyAction_DENY || !called {
 		t.Errorf("composed decision = %v (replay check called: %v), want DENY from the replay check", d, called)
 	}
-	if sourcePolicy(&Request{}) != nil {
-		t.Error("sourcePolicy() of a request without policies is not nil")
+}
+
+// A policy's caps turn on the network proxy when one of the policies asks
+// for exec.proxy, except buildx's default policy, which is not asked; an
+// unknown cap fails.
+func TestPolicyCaps(t *testing.T) {
+	t.Parallel()
+	withCaps := func(caps string) PolicyFile {
+		return PolicyFile{Name: "p.rego", Data: []byte("package docker\n\ndecision := {\"allow\": true, \"caps\": " + caps + "}\n")}
+	}
+	tests := []struct {
+		name      string
+		sets      []PolicySet
+		wantProxy bool
+		wantErr   string
+	}{
+		{name: "none", sets: []PolicySet{{Files: []PolicyFile{withCaps("{}")}}}},
+		{name: "off", sets: []PolicySet{{Files: []PolicyFile{withCaps(`{"exec.proxy": false}`)}}}},
+		{name: "one of two", sets: []PolicySet{{Files: []PolicyFile{withCaps(`{"exec.proxy": false}`)}}, {Files: []PolicyFile{withCaps(`{"exec.proxy": true}`)}}}, wantProxy: true},
+		{name: "not asked", sets: []PolicySet{{Files: []PolicyFile{withCaps(`{"exec.proxy": true}`)}, NoCaps: true}}},
+		{name: "unknown", sets: []PolicySet{{Files: []PolicyFile{withCaps(`{"exec.magic": true}`)}}}, wantErr: `evaluating policy caps: unknown policy cap "exec.magic"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := NewPolicy(&Request{}, tc.sets, PolicyOptions{ConfigDir: t.TempDir()})
+			_, proxy, err := p.callback(context.Background(), nil, nil, nil)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("callback() = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || proxy != tc.wantProxy {
+				t.Errorf("callback() = proxy %v, %v; want proxy %v", proxy, err, tc.wantProxy)
+			}
+		})
 	}
 }

@@ -77,7 +77,7 @@ type Request struct {
 	SourcePolicy policysession.PolicyCallback
 	// Policy, when set, is the user's policy (--policy, Dockerfile.rego;
 	// see NewPolicy); a source must pass it and SourcePolicy.
-	Policy policysession.PolicyCallback
+	Policy *Policy
 }
 
 // Attest is one attestation request.

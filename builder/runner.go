@@ -144,6 +144,12 @@ func (rn *runner) solve(ctx context.Context, s *solve) (*bkclient.SolveResponse,
 		_ = rn.finishExports(ctx, s, nil, err)
 		return nil, err
 	}
+	release, err := bindPolicy(ctx, s.part, s.so)
+	if err != nil {
+		_ = rn.finishExports(ctx, s, nil, err)
+		return nil, err
+	}
+	defer release()
 	statuses, forwarded := rn.disp.forward(s.stats)
 	resp, solveErr := s.part.conn.client.Solve(ctx, nil, *s.so, statuses)
 	<-forwarded

@@ -59,7 +59,7 @@ func addPolicy(env *Env, req *builder.Request, cfgs []buildflags.PolicyConfig) e
 	}
 	if on && !policyDisabled(cfgs) {
 		builtin := builder.PolicyFile{Name: policy.DefaultPolicyFilename, Data: policy.DefaultPolicyData()}
-		sets = append([]builder.PolicySet{{Files: []builder.PolicyFile{builtin}}}, sets...)
+		sets = append([]builder.PolicySet{{Files: []builder.PolicyFile{builtin}, NoCaps: true}}, sets...)
 	}
 	if len(sets) == 0 {
 		return nil

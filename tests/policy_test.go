@@ -106,6 +106,89 @@ func TestPolicyBuild(t *testing.T) {
 	}
 }
 
+// materialPolicy decides on an image by the working folder of the first
+// image its provenance names: that image's config is known only through a
+// lookup on the builder.
+func materialPolicy(workingDir string) string {
+	return fmt.Sprintf(`package docker
+
+default allow := false
+
+allow if not input.image
+
+allow if input.image.provenance.materials[0].image.workingDir == %q
+
+deny_msg contains "the image's base is not the expected one" if not allow
+
+decision := {"allow": allow, "deny_msg": deny_msg}
+`, workingDir)
+}
+
+// A policy on the config of an image's provenance materials looks them up
+// through the node that builds: it lets the build through when the base's
+// config matches and stops it with its message when not.
+func TestPolicyMaterialLookup(t *testing.T) {
+	t.Parallel()
+	cfg := policyBuilder(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "child", "Dockerfile"), "ARG BASE\nFROM ${BASE}\nLABEL stage=child\n")
+	child := env.Registry + "/" + uniqueTag(t, "policy-child")
+	mustXB(t, cfg, []string{"build", "--progress=quiet", "--build-arg", baseArg(), "--provenance=mode=min",
+		"--push", "-t", child, filepath.Join(dir, "child")})
+
+	writeFile(t, filepath.Join(dir, "Dockerfile"), policyDockerfile)
+	writeFile(t, filepath.Join(dir, "root.rego"), materialPolicy("/"))
+	writeFile(t, filepath.Join(dir, "other.rego"), materialPolicy("/elsewhere"))
+	build := func(file string) result {
+		return xb(t, cfg, []string{"build", "--progress=plain", "--build-arg", "BASE=" + child, "--policy", "filename=" + file, dir})
+	}
+	if r := build("root.rego"); r.Code != 0 || !strings.Contains(r.Stderr, "policy-ok") {
+		t.Fatalf("build allowed by its base's config failed:\n%s", r)
+	}
+	wantDenied(t, build("other.rego"), "the image's base is not the expected one")
+}
+
+// proxyPolicy denies fetches from blocked.example and asks for the
+// daemon's network proxy, through which a step's fetches meet the policy.
+func proxyPolicy(proxy bool) string {
+	return fmt.Sprintf(`package docker
+
+default allow := true
+
+allow := false if input.http.host == "blocked.example"
+
+deny_msg contains "blocked.example is denied" if not allow
+
+decision := {"allow": allow, "deny_msg": deny_msg, "caps": {"exec.proxy": %t}}
+`, proxy)
+}
+
+// A policy whose caps ask for exec.proxy runs the build's steps behind the
+// daemon's network proxy, which answers a denied fetch with 403; without
+// the cap the step has no proxy.
+func TestPolicyNetworkProxy(t *testing.T) {
+	t.Parallel()
+	cfg := policyBuilder(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "Dockerfile"), "ARG BASE\nFROM ${BASE}\n"+
+		"RUN wget -q -O- http://blocked.example/file 2>&1; echo \"proxy=${HTTP_PROXY:+on}.\"\n")
+	writeFile(t, filepath.Join(dir, "on.rego"), proxyPolicy(true))
+	writeFile(t, filepath.Join(dir, "off.rego"), proxyPolicy(false))
+	build := func(file string) result {
+		return mustXB(t, cfg, []string{"build", "--progress=plain", "--no-cache", "--build-arg", baseArg(), "--policy", "filename=" + file, dir})
+	}
+	r := build("on.rego")
+	for _, want := range []string{"policy enabled network proxy\n", "403 Forbidden", "proxy=on."} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("build with exec.proxy: stderr lacks %q\n%s", want, r)
+		}
+	}
+	r = build("off.rego")
+	if !strings.Contains(r.Stderr, "proxy=.") || strings.Contains(r.Stderr, "network proxy") || strings.Contains(r.Stderr, "403") {
+		t.Errorf("build without exec.proxy: want no proxy\n%s", r)
+	}
+}
+
 // Bad policy input fails before the build starts, in one line naming the
 // file or the value.
 func TestPolicyBadInput(t *testing.T) {
