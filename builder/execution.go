@@ -2,7 +2,6 @@ package builder
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -18,7 +17,7 @@ const (
 	// finish, then reports every failure.
 	ExecutionDeferError ExecutionMode = "defer-error"
 	// ExecutionDeferOutput holds every export until all jobs have their
-	// results.
+	// results; the first failure cancels the rest and nothing is exported.
 	ExecutionDeferOutput ExecutionMode = "defer-output"
 )
 
@@ -32,14 +31,14 @@ type Execution struct {
 
 // check refuses what cannot run: a limit below the number of jobs when
 // jobs use others as contexts (a waiting job would hold a slot its
-// context needs, so buildx refuses the same), and defer-output, whose
-// barrier between solve and export xbuild's solves do not have.
+// context needs, so buildx refuses the same), or with defer-output, whose
+// jobs all wait for each other before exporting.
 func (e Execution) check(jobs []*Job) error {
-	if e.Mode == ExecutionDeferOutput {
-		return errors.New("--jobs mode defer-output is not supported yet: use fail-fast or defer-error")
-	}
 	if e.Parallel <= 0 || e.Parallel >= len(jobs) {
 		return nil
+	}
+	if e.Mode == ExecutionDeferOutput {
+		return fmt.Errorf("--jobs mode defer-output needs every target running at once, but parallel=%d is below the %d targets (counting those used as target: contexts): raise parallel to %d or drop it", e.Parallel, len(jobs), len(jobs))
 	}
 	for _, j := range jobs {
 		if len(j.ContextTargets) > 0 {

@@ -21,7 +21,9 @@ func TestExecutionCheck(t *testing.T) {
 		{name: "limit with links", in: Execution{Parallel: 2}, jobs: linked, wantErr: true},
 		{name: "limit covering links", in: Execution{Parallel: 3}, jobs: linked},
 		{name: "defer-error", in: Execution{Mode: ExecutionDeferError, Parallel: 1}, jobs: plain},
-		{name: "defer-output", in: Execution{Mode: ExecutionDeferOutput}, jobs: plain, wantErr: true},
+		{name: "defer-output", in: Execution{Mode: ExecutionDeferOutput}, jobs: plain},
+		{name: "defer-output covering targets", in: Execution{Mode: ExecutionDeferOutput, Parallel: 3}, jobs: plain},
+		{name: "defer-output limit", in: Execution{Mode: ExecutionDeferOutput, Parallel: 2}, jobs: plain, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,7 +37,8 @@ func (e *TargetError) Unwrap() error { return e.Err }
 // where it lands: the registry, the containerd store it loads into, an
 // archive, a folder or tar of files. Every job is planned before any starts, so a job the planner
 // refuses stops them all before work. A job waits for the jobs its named
-// contexts use; the first failure cancels the rest.
+// contexts use; the first failure cancels the rest. With defer-output no
+// job exports until every job has its result.
 func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOptions) (map[string]*Result, error) {
 	if err := checkJobGraph(jobs); err != nil {
 		return nil, err
@@ -56,6 +57,9 @@ func BuildAll(ctx context.Context, inst *Instance, jobs []*Job, opts BuildOption
 	runners, err := st.plan(inst, conns, opts)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Execution.Mode == ExecutionDeferOutput {
+		st.barrier = newBarrier(deferredSolves(runners))
 	}
 	ds, err := startDisplays(ctx, inst, runners, opts)
 	if err != nil {
@@ -158,11 +162,17 @@ type runState struct {
 	order  []*Job
 	jobs   map[string]*Job
 	exec   Execution
+	// barrier holds the exports of a defer-output run; nil otherwise.
+	barrier *barrier
 
 	mu       sync.Mutex
 	results  map[string]*Result
 	stores   map[string]*contextStore
 	finished map[string]chan struct{}
+	// ready closes when a job's context store is kept or the job ends,
+	// whichever is first; readied says which are closed.
+	ready    map[string]chan struct{}
+	readied  map[string]bool
 	err      error
 	errs     TargetErrors
 	tempDirs []string
@@ -173,10 +183,12 @@ type runState struct {
 func newRunState(ctx context.Context, jobs []*Job) (context.Context, *runState) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	st := &runState{cancel: cancel, order: jobs, jobs: map[string]*Job{}, results: map[string]*Result{},
-		stores: map[string]*contextStore{}, finished: map[string]chan struct{}{}}
+		stores: map[string]*contextStore{}, finished: map[string]chan struct{}{},
+		ready: map[string]chan struct{}{}, readied: map[string]bool{}}
 	for _, j := range jobs {
 		st.jobs[j.Name] = j
 		st.finished[j.Name] = make(chan struct{})
+		st.ready[j.Name] = make(chan struct{})
 	}
 	return ctx, st
 }
@@ -198,7 +210,7 @@ func (st *runState) waitFor(ctx context.Context, j *Job) (map[string]*contextSto
 	stores := map[string]*contextStore{}
 	for ctxName, dep := range j.ContextTargets {
 		select {
-		case <-st.finished[dep]:
+		case <-st.ready[dep]:
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		}
@@ -221,6 +233,7 @@ func (st *runState) done(ctx context.Context, name string, res *Result, err erro
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	defer close(st.finished[name])
+	defer st.markReady(name)
 	if err != nil {
 		if st.exec.Mode == ExecutionDeferError && ctx.Err() == nil {
 			st.errs = append(st.errs, &TargetError{Target: name, Err: err})
@@ -231,6 +244,9 @@ func (st *runState) done(ctx context.Context, name string, res *Result, err erro
 			st.cancel(st.err)
 		} else if st.err == nil {
 			st.err = context.Cause(ctx)
+		}
+		if st.barrier != nil {
+			st.barrier.Fail(st.err)
 		}
 		return
 	}
@@ -251,6 +267,15 @@ func (st *runState) keepStore(name string, cs *contextStore) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.stores[name] = cs
+	st.markReady(name)
+}
+
+// markReady lets the jobs using name as a context go on; st.mu is held.
+func (st *runState) markReady(name string) {
+	if !st.readied[name] {
+		st.readied[name] = true
+		close(st.ready[name])
+	}
 }
 
 func (st *runState) tempDir() (string, error) {

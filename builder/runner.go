@@ -58,6 +58,14 @@ func (rn *runner) buildOne(ctx context.Context, pt *partPlan) (*Result, error) {
 	}
 	defer in.cleanup()
 	isDependency := rn.state.isDependency(rn.job.Name)
+	// Held at the barrier, this job would keep the jobs using it from
+	// ever reaching it: their context goes first.
+	contextFirst := isDependency && rn.state.barrier != nil
+	if contextFirst {
+		if err := rn.exportContext(ctx, pt, in); err != nil {
+			return nil, err
+		}
+	}
 	res := &Result{Metadata: map[string]any{}}
 	if !isDependency || !onlyCacheOnly(pt.plan.Outputs) {
 		ex, err := exporter.Prepare(ctx, pt.plan.Outputs, pt.plan.Destination, rn.prepareOptions(rn.job.Req.Tags))
@@ -76,7 +84,7 @@ func (rn *runner) buildOne(ctx context.Context, pt *partPlan) (*Result, error) {
 			return nil, err
 		}
 	}
-	if isDependency {
+	if isDependency && !contextFirst {
 		if err := rn.exportContext(ctx, pt, in); err != nil {
 			return nil, err
 		}
@@ -151,7 +159,13 @@ func (rn *runner) solve(ctx context.Context, s *solve) (*bkclient.SolveResponse,
 	}
 	defer release()
 	statuses, forwarded := rn.disp.forward(s.stats)
-	resp, solveErr := s.part.conn.client.Solve(ctx, nil, *s.so, statuses)
+	var resp *bkclient.SolveResponse
+	var solveErr error
+	if rn.defers(s) {
+		resp, solveErr = rn.solveDeferred(ctx, s, statuses)
+	} else {
+		resp, solveErr = s.part.conn.client.Solve(ctx, nil, *s.so, statuses)
+	}
 	<-forwarded
 	if s.stats != nil && rn.disp.warnings != nil {
 		// Failed solves too: a finding may be why it failed.

@@ -131,3 +131,83 @@ func TestBakeJobsBadValue(t *testing.T) {
 		}
 	}
 }
+
+// deferBake writes a definition of targets one and two, which write their
+// files at once, and last, which uses one as a context and, when fail is
+// set, fails its step after a few seconds, long after the others have
+// their results.
+func deferBake(t *testing.T, fail bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	run := "true"
+	if fail {
+		run = "sleep 4 && false"
+	}
+	def := fmt.Sprintf(`group "default" {
+  targets = ["one", "two", "last"]
+}
+target "one" {
+  dockerfile-inline = "FROM %[1]s AS work\nRUN echo one > /file\nFROM scratch\nCOPY --from=work /file /\n"
+  output = ["type=local,dest=out-one"]
+}
+target "two" {
+  dockerfile-inline = "FROM %[1]s AS work\nRUN echo two > /file\nFROM scratch\nCOPY --from=work /file /\n"
+  output = ["type=local,dest=out-two"]
+}
+target "last" {
+  contexts = { base = "target:one" }
+  dockerfile-inline = "FROM %[1]s AS work\nCOPY --from=base /file /file\nRUN %[2]s\nFROM scratch\nCOPY --from=work /file /\n"
+  output = ["type=local,dest=out-last"]
+}
+`, env.BaseImage, run)
+	if err := os.WriteFile(filepath.Join(dir, "docker-bake.hcl"), []byte(def), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// With defer-output no target writes its output unless every target has
+// its result: one failing leaves no output at all; all succeeding, even
+// one using another as a context, write them all.
+func TestBakeJobsDeferOutput(t *testing.T) {
+	t.Parallel()
+	cfg := remoteBuilder(t)
+	names := []string{"one", "two", "last"}
+	t.Run("failure", func(t *testing.T) {
+		t.Parallel()
+		dir := deferBake(t, true)
+		r := xb(t, cfg, []string{"bake", "--no-cache", "--jobs", "defer-output"}, withDir(dir))
+		if r.Code != 1 || !strings.Contains(r.Stderr, "ERROR: target last:") {
+			t.Fatalf("%s\nwant exit 1 naming target last", r)
+		}
+		for _, n := range names {
+			if _, err := os.Stat(filepath.Join(dir, "out-"+n)); err == nil {
+				t.Errorf("target %s wrote its output although last failed", n)
+			}
+		}
+	})
+	t.Run("success", func(t *testing.T) {
+		t.Parallel()
+		dir := deferBake(t, false)
+		mustXB(t, cfg, []string{"bake", "--no-cache", "-j", "mode=defer-output,parallel=3"}, withDir(dir))
+		for n, want := range map[string]string{"one": "one", "two": "two", "last": "one"} {
+			dt, err := os.ReadFile(filepath.Join(dir, "out-"+n, "file"))
+			if err != nil || strings.TrimSpace(string(dt)) != want {
+				t.Errorf("out-%s/file = %q, %v; want %q", n, dt, err, want)
+			}
+		}
+	})
+	t.Run("limit", func(t *testing.T) {
+		t.Parallel()
+		dir := deferBake(t, false)
+		r := xb(t, cfg, []string{"bake", "-j", "defer-output,parallel=1"}, withDir(dir))
+		if r.Code != 1 || !strings.Contains(r.Stderr, "defer-output") || !strings.Contains(r.Stderr, "parallel=1 is below the 3 targets") {
+			t.Fatalf("%s\nwant exit 1 refusing parallel=1 below the 3 targets", r)
+		}
+		for _, n := range names {
+			if _, err := os.Stat(filepath.Join(dir, "out-"+n)); err == nil {
+				t.Errorf("target %s ran although the limit was refused", n)
+			}
+		}
+	})
+}
