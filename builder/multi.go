@@ -30,6 +30,17 @@ type TargetError struct {
 func (e *TargetError) Error() string { return fmt.Sprintf("target %s: %v", e.Target, e.Err) }
 func (e *TargetError) Unwrap() error { return e.Err }
 
+// BuildRefError is a failed solve with the ref of its build record
+// (BUILDER/NODE/REF): BuildKit's history keeps failed builds too, so the
+// caller can point at the record, as buildx points Docker Desktop at it.
+type BuildRefError struct {
+	Ref string
+	Err error
+}
+
+func (e *BuildRefError) Error() string { return e.Err.Error() }
+func (e *BuildRefError) Unwrap() error { return e.Err }
+
 // BuildAll runs jobs concurrently on inst, under one progress display
 // (with GroupLogs, one per job, each printed whole when the job ends). A
 // job runs on the node its platforms belong to; one whose platforms are

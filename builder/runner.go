@@ -171,7 +171,11 @@ func (rn *runner) solve(ctx context.Context, s *solve) (*bkclient.SolveResponse,
 		// Failed solves too: a finding may be why it failed.
 		rn.disp.warnings.add(s.stats.warnings)
 	}
-	return resp, rn.finishExports(ctx, s, resp, solveErr)
+	err = rn.finishExports(ctx, s, resp, solveErr)
+	if solveErr != nil && err != nil && ctx.Err() == nil {
+		err = &BuildRefError{Ref: fmt.Sprintf("%s/%s/%s", rn.inst.Name, s.part.conn.node.Name, s.so.Ref), Err: err}
+	}
+	return resp, err
 }
 
 // finishExports hands the solve's outcome to its exports. The solve's own

@@ -10,8 +10,8 @@ import (
 
 // Where Docker Desktop's build backend is installed (its file in
 // ~/.docker/desktop-build), a build and a bake end with the link that
-// opens their record, as buildx prints it; elsewhere, and with quiet
-// progress, nothing is printed.
+// opens their record, as buildx prints it, a failed build after its
+// error; elsewhere, and with quiet progress, nothing is printed.
 func TestBuildDetailsLink(t *testing.T) {
 	t.Parallel()
 	cfg := t.TempDir()
@@ -42,6 +42,11 @@ group "default" { targets = ["a", "b"] }
 		if !regexp.MustCompile(`\n  ` + target + `: docker-desktop://dashboard/build/r/r0/[a-z0-9]+`).MatchString(r.Stderr) {
 			t.Errorf("bake with Desktop: no link for target %s:\n%s", target, r.Stderr)
 		}
+	}
+	failing := writeContext(t, map[string]string{"Dockerfile": "FROM " + env.BaseImage + "\nRUN false\n"})
+	r = xb(t, cfg, []string{"build", "--builder", "r", failing}, withEnv("HOME="+desktopHome))
+	if r.Code != 1 || !regexp.MustCompile(`ERROR: [^\n]+\n\n` + link.String()).MatchString(r.Stderr) {
+		t.Errorf("failed build with Desktop: want exit 1 and the link after the error:\n%s", r)
 	}
 	for name, args := range map[string][]string{
 		"without Desktop": {"build", "--builder", "r", ctxDir},

@@ -18,10 +18,12 @@ import (
 	"syscall"
 
 	"github.com/docker/buildx/util/cobrautil"
+	"github.com/docker/buildx/util/desktop"
 	"github.com/moby/buildkit/sourcepolicy/policysession"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"google.golang.org/grpc/codes"
 
+	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/commands"
 	"github.com/xbuild/xbuild/driver"
 	"github.com/xbuild/xbuild/driver/container"
@@ -88,6 +90,12 @@ func run(args []string, getenv func(string) string) int {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "ERROR: %s\n", err)
+	// Where Docker Desktop's build backend is, buildx follows a failed
+	// build's error with the link to its record; so do we.
+	var failed *builder.BuildRefError
+	if errors.As(err, &failed) && desktop.BuildBackendEnabled() {
+		_ = (&desktop.ErrorWithBuildRef{Ref: failed.Ref, Err: err}).Print(os.Stderr)
+	}
 	return exitCode(err)
 }
 
