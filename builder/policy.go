@@ -31,8 +31,8 @@ type PolicySet struct {
 	// LogLevel is the most verbose level of the policy's messages shown;
 	// nil shows warnings and errors only.
 	LogLevel *logrus.Level
-	// Strict asks the daemon to refuse the build when it cannot consult
-	// the policy; BuildKit v0.27 and later always can.
+	// Strict refuses the build before the solve when the daemon cannot
+	// consult the policy for every source (before BuildKit v0.27).
 	Strict bool
 	// NoCaps: the policy is not asked for caps (buildx's built-in
 	// default policy is not).
@@ -83,6 +83,9 @@ type Policy struct {
 	// noCaps marks the policies whose caps are not asked: buildx's own
 	// default policy.
 	noCaps []bool
+	// strict: one of the policies must be consulted by the daemon, which
+	// is checked before the solve.
+	strict bool
 	log    io.Writer
 }
 
@@ -112,6 +115,7 @@ func NewPolicy(req *Request, sets []PolicySet, opts PolicyOptions) *Policy {
 			VerifierProvider: verifier,
 		})
 		p.noCaps = append(p.noCaps, s.NoCaps)
+		p.strict = p.strict || s.Strict
 	}
 	return p
 }
@@ -134,8 +138,8 @@ func bindPolicy(ctx context.Context, pt *partPlan, so *bkclient.SolveOpt) (relea
 		def = &n
 	}
 	cb, proxy, err := p.callback(ctx, resolver, def, pt.req.SourcePolicy)
-	if err == nil && proxy {
-		err = checkProxyNetworkCap(ctx, pt.conn.client)
+	if err == nil && (proxy || p.strict) {
+		err = checkPolicyCaps(ctx, pt.conn.client, proxy, p.strict)
 	}
 	if err != nil {
 		release()
@@ -174,9 +178,10 @@ func (p *Policy) callback(ctx context.Context, resolver *sourcemeta.Resolver, de
 	return policy.MultiPolicyCallback(cbs...), proxy, nil
 }
 
-// checkProxyNetworkCap asks the daemon, through an empty gateway build,
-// whether it can run a solve's steps behind its network proxy.
-func checkProxyNetworkCap(ctx context.Context, c *bkclient.Client) error {
+// checkPolicyCaps asks the daemon, through an empty gateway build, whether
+// it can run a solve's steps behind its network proxy (proxy) and consult
+// the policy for every source (strict).
+func checkPolicyCaps(ctx context.Context, c *bkclient.Client, proxy, strict bool) error {
 	var caps apicaps.CapSet
 	_, err := c.Build(ctx, bkclient.SolveOpt{Internal: true}, "xbuild", func(_ context.Context, gc gateway.Client) (*gateway.Result, error) {
 		caps = gc.BuildOpts().LLBCaps
@@ -185,7 +190,10 @@ func checkProxyNetworkCap(ctx context.Context, c *bkclient.Client) error {
 	if err != nil {
 		return fmt.Errorf("reading the capabilities of BuildKit: %w", err)
 	}
-	if caps.Supports(pb.CapExecMetaNetworkProxy) != nil {
+	if strict && caps.Supports(pb.CapSourcePolicySession) != nil {
+		return errors.New("strict policy is not supported by the current BuildKit daemon, please upgrade to version v0.27+")
+	}
+	if proxy && caps.Supports(pb.CapExecMetaNetworkProxy) != nil {
 		return errors.New("network proxy requested by policy is not supported by the current BuildKit daemon, please upgrade to version v0.31+")
 	}
 	return nil

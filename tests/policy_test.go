@@ -93,6 +93,12 @@ func TestPolicyBuild(t *testing.T) {
 		t.Fatalf("build allowed by the policy failed:\n%s", r)
 	}
 	wantDenied(t, build("--policy", "filename=deny.rego"), "the base image is denied")
+	// The env's BuildKit consults policies for every source, so strict
+	// changes nothing there; the policy still decides.
+	if r := build("--policy", "filename=allow.rego,strict=true"); r.Code != 0 {
+		t.Fatalf("strict build allowed by the policy failed:\n%s", r)
+	}
+	wantDenied(t, build("--policy", "filename=deny.rego,strict=true"), "the base image is denied")
 	// Files of one --policy are one policy; two values are two, both must allow.
 	wantDenied(t, build("--policy", "filename=allow.rego", "--policy", "filename=deny.rego"), "the base image is denied")
 
