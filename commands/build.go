@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"unicode"
 
@@ -254,7 +255,7 @@ func (o *buildOptions) parseOutputs() ([]exporter.Output, error) {
 		outs = append(outs, *load)
 	}
 	if o.push {
-		outs = append(outs, exporter.Output{Type: exporter.TypeImage, Attrs: map[string]string{"push": "true", "unpack": "false"}})
+		outs = withPush(outs)
 	}
 	loads := 0
 	for _, out := range outs {
@@ -266,6 +267,30 @@ func (o *buildOptions) parseOutputs() ([]exporter.Output, error) {
 		return nil, errors.New("--load given twice (as --load and --output type=docker): keep one")
 	}
 	return outs, nil
+}
+
+// withPush is --push as buildx applies it: the image outputs given push,
+// unpacked only when they say so; without one, a pushed image is added.
+func withPush(outs []exporter.Output) []exporter.Output {
+	pushed := false
+	for i, out := range outs {
+		if out.Type != exporter.TypeImage {
+			continue
+		}
+		attrs := maps.Clone(out.Attrs)
+		if attrs == nil {
+			attrs = map[string]string{}
+		}
+		attrs["push"] = "true"
+		if _, ok := attrs["unpack"]; !ok {
+			attrs["unpack"] = "false"
+		}
+		outs[i].Attrs, pushed = attrs, true
+	}
+	if !pushed {
+		outs = append(outs, exporter.Output{Type: exporter.TypeImage, Attrs: map[string]string{"push": "true", "unpack": "false"}})
+	}
+	return outs
 }
 
 func parseTags(in []string) ([]string, error) {
