@@ -15,6 +15,13 @@ import (
 // does, the files go into dest beside what it holds already, replacing
 // those of the same path; with mode=delete dest becomes exactly the output.
 func folderOutput(ex *Export, dest string, replace bool) (string, error) {
+	return stagedFolder(ex, dest, func(staged string) error { return moveInto(staged, dest, replace) })
+}
+
+// stagedFolder makes a folder next to dest for BuildKit to write into and,
+// once the solve succeeded, has install put it in place; a failed solve
+// leaves dest as it was, and the staged folder is removed either way.
+func stagedFolder(ex *Export, dest string, install func(staged string) error) (string, error) {
 	parent := filepath.Dir(filepath.Clean(dest))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return "", fmt.Errorf("creating folder for %s: %w", dest, err)
@@ -31,7 +38,7 @@ func folderOutput(ex *Export, dest string, replace bool) (string, error) {
 			}
 			return nil
 		}
-		if err := moveInto(staged, dest, replace); err != nil {
+		if err := install(staged); err != nil {
 			return fmt.Errorf("writing %s: %w", dest, err)
 		}
 		return nil

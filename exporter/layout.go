@@ -1,14 +1,12 @@
 package exporter
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 
 	"github.com/moby/buildkit/client/ociindex"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
@@ -46,28 +44,7 @@ func checkLayoutDest(typ, dest string) error {
 // folders, a dest that holds a layout already keeps its other images: the
 // blobs join it and the new image is added to its index under its names.
 func layoutOutput(ex *Export, dest string) (string, error) {
-	parent := filepath.Dir(filepath.Clean(dest))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", fmt.Errorf("creating folder for %s: %w", dest, err)
-	}
-	staged, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+".partial-*")
-	if err != nil {
-		return "", fmt.Errorf("creating %s: %w", dest, err)
-	}
-	ex.onFinish(func(_ context.Context, _ map[string]string, solveErr error, _ Progress) error {
-		defer os.RemoveAll(staged)
-		if solveErr != nil {
-			if fullDisk(staged) {
-				return &CauseError{What: "writing " + dest, Err: syscall.ENOSPC}
-			}
-			return nil
-		}
-		if err := mergeLayout(staged, dest); err != nil {
-			return fmt.Errorf("writing %s: %w", dest, err)
-		}
-		return nil
-	})
-	return staged, nil
+	return stagedFolder(ex, dest, func(staged string) error { return mergeLayout(staged, dest) })
 }
 
 // mergeLayout moves the layout at src into dst: whole when dst does not

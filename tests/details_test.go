@@ -45,7 +45,7 @@ group "default" { targets = ["a", "b"] }
 	}
 	failing := writeContext(t, map[string]string{"Dockerfile": "FROM " + env.BaseImage + "\nRUN false\n"})
 	r = xb(t, cfg, []string{"build", "--builder", "r", failing}, withEnv("HOME="+desktopHome))
-	if r.Code != 1 || !regexp.MustCompile(`ERROR: [^\n]+\n\n` + link.String()).MatchString(r.Stderr) {
+	if r.Code != 1 || !regexp.MustCompile(`ERROR: [^\n]+\n\n`+link.String()).MatchString(r.Stderr) {
 		t.Errorf("failed build with Desktop: want exit 1 and the link after the error:\n%s", r)
 	}
 	for name, args := range map[string][]string{

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	dockerclient "github.com/moby/moby/client"
-
-	"github.com/xbuild/xbuild/tests/internal/invariant"
 )
 
 // The docker-container driver: its BuildKit container killed during a RUN,
@@ -48,13 +46,7 @@ func containerInterrupted(t *testing.T, cfg, host, name string) {
 	b.signal(t, syscall.SIGINT)
 	sent := time.Now()
 	s.expectInterrupted(b, sent)
-	for left := invariant.Running(token); len(left) > 0; left = invariant.Running(token) {
-		if time.Since(sent) > interruptBound {
-			t.Errorf("processes %v of the cancelled RUN step still run %s after SIGINT", left, interruptBound)
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	expectStepGone(t, token, sent)
 	expectNoOutput(t, outDir)
 	s.checkState(cfg, before)
 	s.recoversWith(sent, cfg, []string{"build", "--builder", name, "-o", "type=local,dest=" + t.TempDir(), smallContext(t)}, onEngine(host))

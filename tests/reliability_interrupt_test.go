@@ -31,6 +31,19 @@ func (s *scenario) expectInterrupted(b *bg, sent time.Time) {
 	}
 }
 
+// expectStepGone checks that the processes of the RUN step named by token
+// end within interruptBound of the SIGINT sent at sent.
+func expectStepGone(t *testing.T, token string, sent time.Time) {
+	t.Helper()
+	for left := invariant.Running(token); len(left) > 0; left = invariant.Running(token) {
+		if time.Since(sent) > interruptBound {
+			t.Errorf("processes %v of the cancelled RUN step still run %s after SIGINT", left, interruptBound)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // expectNoOutput checks that an interrupted build left nothing in dir,
 // the folder its output went to: neither the output nor a partial one
 // beside it.
@@ -70,13 +83,7 @@ func interruptRun(t *testing.T, cfg string) {
 	b.signal(t, syscall.SIGINT)
 	sent := time.Now()
 	s.expectInterrupted(b, sent)
-	for left := invariant.Running(token); len(left) > 0; left = invariant.Running(token) {
-		if time.Since(sent) > interruptBound {
-			t.Errorf("processes %v of the cancelled RUN step still run %s after SIGINT", left, interruptBound)
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	expectStepGone(t, token, sent)
 	expectNoOutput(t, outDir)
 	s.checkState(cfg, before)
 	s.recoversWith(sent, cfg, []string{"build", "--builder", "r", "-o", "type=local,dest=" + t.TempDir(), smallContext(t)})
