@@ -7,7 +7,10 @@
 # Usage: hack/tools/build.sh [TOOL...]   (default: the daemons the env runs and
 #        act, which runs the action's example workflow in the tests, buildx,
 #        which the tests share builder state with and the benchmarks measure,
-#        and Docker Compose, which the tests run xbuild under as docker-buildx)
+#        Docker Compose, which the tests run xbuild under as docker-buildx, and
+#        the env's Kubernetes cluster: kubernetes (kube-apiserver,
+#        kube-controller-manager, kube-scheduler, kubelet, kubectl), etcd, and
+#        cni, whose plugins land in hack/tools/bin/cni)
 #        hack/tools/build.sh runc-static  prints a folder holding runc-amd64 and
 #        runc-arm64, static (the BuildKit image's runtime; the arm64 one is
 #        cross-compiled with Debian's aarch64 gcc and libseccomp)
@@ -31,6 +34,9 @@ registry||-X github.com/distribution/distribution/v3/version.version=MODVER|gith
 buildx||-X github.com/docker/buildx/version.Version=MODVER|github.com/docker/buildx github.com/docker/buildx/cmd/buildx
 act||-X main.version=MODVER|github.com/nektos/act github.com/nektos/act
 compose||-X github.com/docker/compose/v5/internal.Version=MODVER|github.com/docker/compose/v5 github.com/docker/compose/v5/cmd
+kubernetes||-X k8s.io/component-base/version.gitVersion=MODVER -X k8s.io/component-base/version.gitMajor=MODMAJOR -X k8s.io/component-base/version.gitMinor=MODMINOR -X k8s.io/component-base/version.gitTreeState=clean|k8s.io/kubernetes k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl
+etcd||-X go.etcd.io/etcd/api/v3/version.GitSHA=MODVER|go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
+cni||-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=MODVER|github.com/containernetworking/plugins github.com/containernetworking/plugins/plugins/main/bridge github.com/containernetworking/plugins/plugins/ipam/host-local github.com/containernetworking/plugins/plugins/main/loopback
 LIST
 }
 
@@ -58,7 +64,7 @@ runc_static() {
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(buildkit containerd runc moby registry act buildx compose)
+[ ${#want[@]} -gt 0 ] || want=(buildkit containerd runc moby registry act buildx compose kubernetes etcd cni)
 if [ "${want[*]}" = runc-static ]; then
 	runc_static
 	exit 0
@@ -79,12 +85,23 @@ while IFS='|' read -r name tags ldflags pkgs; do
 		[ "$name" = moby ] && ver=${ver#v}
 		echo "building $name $ver" >&2
 		rm -rf "$out" && mkdir -p "$out"
+		# Kubernetes reports MAJOR.MINOR apart from its version
+		minor=${ver#v} major=${minor%%.*} minor=${minor#*.} minor=${minor%%.*}
+		ldflags=${ldflags//MODMAJOR/$major} ldflags=${ldflags//MODMINOR/$minor}
 		# shellcheck disable=SC2086 # pkglist is a word list
 		(cd "$here/$name" && go build -trimpath -tags "$tags" \
 			-ldflags "-s -w ${ldflags//MODVER/$ver}" -o "$out/" $pkglist)
 		# the Docker CLI finds Compose by its plugin name
 		[ "$name" = compose ] && mv "$out/cmd" "$out/docker-compose"
+		# a main package at a /v3 module root is named after the element before
+		[ "$name" = etcd ] && mv "$out/server" "$out/etcd"
 		touch "$out/.complete"
+	fi
+	if [ "$name" = cni ]; then
+		# CNI plugins have generic names (bridge, loopback) that must not
+		# shadow host commands on the daemons' PATH: one link to the folder
+		ln -sfn "$out" "$here/bin/cni"
+		continue
 	fi
 	for f in "$out"/*; do
 		ln -sfn "$f" "$here/bin/$(basename "$f")"

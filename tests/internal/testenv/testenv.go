@@ -23,6 +23,8 @@ type Env struct {
 	SBOMGenerator      string `env:"XBUILD_TEST_SBOM_GENERATOR"`
 	BuildKitImage      string `env:"XBUILD_TEST_BUILDKIT_IMAGE"`
 	Act                string `env:"XBUILD_TEST_ACT"`
+	Kubeconfig         string `env:"XBUILD_TEST_KUBECONFIG"`
+	KubeRegistry       string `env:"XBUILD_TEST_KUBE_REGISTRY"`
 }
 
 // Load reads the env from the process environment. Every variable is
