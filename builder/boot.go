@@ -3,6 +3,7 @@ package builder
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/xbuild/xbuild/driver"
@@ -24,6 +25,8 @@ func bootShown(ctx context.Context, inst *Instance, n Node, opts BuildOptions) (
 	}
 	done := make(chan booted, 1)
 	started := time.Now()
+	log := &bootLog{}
+	ctx = driver.WithBootLog(ctx, log.add)
 	go func() {
 		info, err := boot(ctx, inst, n)
 		done <- booted{info, err}
@@ -39,8 +42,37 @@ func bootShown(ctx context.Context, inst *Instance, n Node, opts BuildOptions) (
 		return b.info, b.err
 	}
 	st := progressstep.Start(d.ch, fmt.Sprintf("[internal] booting buildkit (node %s)", n.Name), started)
+	log.show(st)
 	b := <-done
 	st.Done(b.err)
 	d.close()
 	return b.info, b.err
+}
+
+// bootLog keeps what a bootstrap says it waits for until its step is
+// shown, then logs it under the step.
+type bootLog struct {
+	mu      sync.Mutex
+	pending []string
+	step    *progressstep.Step
+}
+
+func (l *bootLog) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.step == nil {
+		l.pending = append(l.pending, line)
+		return
+	}
+	l.step.Log("%s", line)
+}
+
+func (l *bootLog) show(st *progressstep.Step) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.step = st
+	for _, line := range l.pending {
+		st.Log("%s", line)
+	}
+	l.pending = nil
 }

@@ -3,7 +3,9 @@ package builder
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/containerd/platforms"
 	bkclient "github.com/moby/buildkit/client"
@@ -44,6 +46,46 @@ func connectNodes(ctx context.Context, inst *Instance, opts BuildOptions) (_ []*
 		conns = append(conns, &nodeConn{node: n, info: info, client: c})
 	}
 	return conns, nil
+}
+
+// balance gives each part of a job that runs on a node of several daemons
+// a client of its own, to the daemon the node picks for the job's context:
+// a bake's targets spread over a kubernetes node's pods (random), or go to
+// the pod that has their context's cache (sticky). One client per part, not
+// per node, or every target would use the first pod picked.
+func balance(ctx context.Context, parts []*partPlan, key string) (func(), error) {
+	var opened []*bkclient.Client
+	release := func() {
+		for _, c := range opened {
+			c.Close()
+		}
+	}
+	for _, pt := range parts {
+		b, ok := pt.conn.node.Driver.(driver.Balancer)
+		if !ok {
+			continue
+		}
+		c, err := b.ClientFor(ctx, key)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("node %s: %w", pt.conn.node.Name, err)
+		}
+		opened = append(opened, c)
+		pt.conn = &nodeConn{node: pt.conn.node, info: pt.conn.info, client: c}
+	}
+	return release, nil
+}
+
+// stickyKey is what a sticky node hashes to pick a job's daemon: the
+// context's absolute path, or its URL.
+func stickyKey(contextArg string) string {
+	if strings.Contains(contextArg, "://") || contextArg == "-" {
+		return contextArg
+	}
+	if abs, err := filepath.Abs(contextArg); err == nil {
+		return abs
+	}
+	return contextArg
 }
 
 func closeNodes(conns []*nodeConn) {

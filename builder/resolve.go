@@ -71,6 +71,9 @@ type Node struct {
 	// Platforms are those the node was created for; builds of other
 	// platforms go to other nodes when the builder has them.
 	Platforms []ocispecs.Platform
+	// PlainHTTP lists the registries its buildkitd.toml speaks plain HTTP
+	// to ([registry."HOST"] http = true).
+	PlainHTTP []string
 }
 
 // ErrUnknownBuilder is returned for a name that is neither a builder nor a
@@ -143,7 +146,8 @@ func (r *Resolver) fromStore(ctx context.Context, b *store.Builder) (*Instance, 
 		if err != nil {
 			return nil, fmt.Errorf("builder %q node %q: %w", b.Name, n.Name, err)
 		}
-		inst.Nodes = append(inst.Nodes, Node{Name: n.Name, Endpoint: n.Endpoint, Driver: d, Platforms: n.Platforms})
+		inst.Nodes = append(inst.Nodes, Node{Name: n.Name, Endpoint: n.Endpoint, Driver: d, Platforms: n.Platforms,
+			PlainHTTP: plainHTTPRegistries(n.Files[store.BuildkitdConfigFile])})
 	}
 	r.setSBOMGenerator(inst, b.SBOMGenerator)
 	if len(inst.Nodes) == 0 {
@@ -185,7 +189,7 @@ func (r *Resolver) fromContext(ctx context.Context, name string) (*Instance, err
 func NodeConfig(builderName string, n store.Node, getenv engine.Env) driver.Config {
 	return driver.Config{
 		Builder: builderName, Node: n.Name, Endpoint: n.Endpoint, Options: n.DriverOpts,
-		Getenv: getenv, BuildkitdFlags: n.Flags, BuildkitdConfig: n.Files[store.BuildkitdConfigFile],
+		Getenv: getenv, BuildkitdFlags: n.Flags, BuildkitdConfig: n.Files[store.BuildkitdConfigFile], Platforms: n.Platforms,
 	}
 }
 

@@ -39,6 +39,11 @@ func (rn *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	rn.contexts = contexts
+	release, err := balance(ctx, rn.plan.parts, stickyKey(rn.job.Req.Context))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if rn.job.Req.Call != nil {
 		return rn.call(ctx, rn.plan.parts[0])
 	}

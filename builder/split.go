@@ -229,6 +229,7 @@ func (rn *runner) startJoin(ctx context.Context) (*exporter.Join, error) {
 	return exporter.StartJoin(ctx, exporter.JoinOptions{
 		Shares: len(jp.parts), Load: jp.load, Archive: jp.archive, Files: jp.files, Stdout: rn.opts.Stdout, Destination: jp.dst, Names: rn.job.Req.Tags,
 		Tags: jp.tags, IndexAnnotations: jp.indexAnnotations, RegistryCreds: rn.opts.RegistryCreds,
+		PlainHTTP: plainHTTPOf(jp.parts),
 	})
 }
 

@@ -108,27 +108,54 @@ func printInspect(ctx context.Context, w io.Writer, inst *builder.Instance) erro
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "Nodes:\n")
-	for i, n := range inst.Nodes {
+	first := true
+	for _, n := range inst.Nodes {
 		info := nodeInfo(ctx, n)
-		if i > 0 {
-			fmt.Fprintln(tw)
+		// A node of several daemons (a kubernetes node's pods) is listed
+		// as one node per daemon, as buildx lists them.
+		for _, name := range replicaNames(n, info) {
+			if !first {
+				fmt.Fprintln(tw)
+			}
+			first = false
+			printInspectNode(tw, n, name, info)
 		}
-		fmt.Fprintf(tw, "Name:\t%s\n", n.Name)
-		fmt.Fprintf(tw, "Endpoint:\t%s\n", n.Endpoint)
-		fmt.Fprintf(tw, "Status:\t%s\n", info.Status)
-		if info.Err != nil {
-			fmt.Fprintf(tw, "Error:\t%s\n", info.Err)
-			continue
-		}
-		fmt.Fprintf(tw, "BuildKit version:\t%s\n", info.BuildKitVersion)
-		fmt.Fprintf(tw, "Platforms:\t%s\n", nodePlatforms(n, info))
-		c := info.Capabilities
-		fmt.Fprintf(tw, "Image store:\t%s\n", c.ImageStore)
-		fmt.Fprintf(tw, "Load:\t%s (into %s)\n", c.Load, c.LoadEngine.Host)
-		fmt.Fprintf(tw, "Multi-platform:\t%t\n", c.MultiPlatform)
-		fmt.Fprintf(tw, "Exporters:\t%s\n", strings.Join(c.Exporters, ", "))
 	}
 	return tw.Flush()
+}
+
+func replicaNames(n builder.Node, info driver.Info) []string {
+	if len(info.Replicas) == 0 {
+		return []string{n.Name}
+	}
+	names := make([]string, len(info.Replicas))
+	for i, r := range info.Replicas {
+		names[i] = r.Name
+	}
+	return names
+}
+
+func printInspectNode(tw io.Writer, n builder.Node, name string, info driver.Info) {
+	status := info.Status
+	for _, r := range info.Replicas {
+		if r.Name == name {
+			status = r.Status
+		}
+	}
+	fmt.Fprintf(tw, "Name:\t%s\n", name)
+	fmt.Fprintf(tw, "Endpoint:\t%s\n", n.Endpoint)
+	fmt.Fprintf(tw, "Status:\t%s\n", status)
+	if info.Err != nil {
+		fmt.Fprintf(tw, "Error:\t%s\n", info.Err)
+		return
+	}
+	fmt.Fprintf(tw, "BuildKit version:\t%s\n", info.BuildKitVersion)
+	fmt.Fprintf(tw, "Platforms:\t%s\n", nodePlatforms(n, info))
+	c := info.Capabilities
+	fmt.Fprintf(tw, "Image store:\t%s\n", c.ImageStore)
+	fmt.Fprintf(tw, "Load:\t%s (into %s)\n", c.Load, c.LoadEngine.Host)
+	fmt.Fprintf(tw, "Multi-platform:\t%t\n", c.MultiPlatform)
+	fmt.Fprintf(tw, "Exporters:\t%s\n", strings.Join(c.Exporters, ", "))
 }
 
 func newStopCommand(env *Env, builderName *string) *cobra.Command {

@@ -16,6 +16,7 @@ import (
 	"github.com/xbuild/xbuild/builder/store"
 	"github.com/xbuild/xbuild/driver"
 	"github.com/xbuild/xbuild/driver/container"
+	"github.com/xbuild/xbuild/driver/kubernetes"
 	"github.com/xbuild/xbuild/engine"
 )
 
@@ -24,7 +25,7 @@ const defaultCreateDriver = container.Name
 
 // daemonDrivers start the daemon they talk to, so they take its flags and
 // configuration.
-var daemonDrivers = map[string]bool{container.Name: true}
+var daemonDrivers = map[string]bool{container.Name: true, kubernetes.Name: true}
 
 // engineDrivers run on a Docker Engine, which a node's endpoint names.
 var engineDrivers = map[string]bool{container.Name: true, builder.DefaultDriver: true}
@@ -81,7 +82,7 @@ func newCreateCommand(env *Env) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.name, "name", "", "Builder instance name (default: a generated one)")
-	f.StringVar(&o.driver, "driver", "", `Driver to use (available: "docker-container", "docker", "remote", "local"; default "docker-container")`)
+	f.StringVar(&o.driver, "driver", "", `Driver to use (available: "docker-container", "docker", "kubernetes", "remote", "local"; default "docker-container")`)
 	f.StringArrayVar(&o.driverOpts, "driver-opt", nil, "Options for the driver")
 	f.StringArrayVar(&o.platforms, "platform", nil, "Fixed platforms for current node")
 	f.BoolVar(&o.use, "use", false, "Set the current builder instance")
@@ -156,7 +157,7 @@ func create(ctx context.Context, env *Env, endpoint string, o *createOptions) er
 	// Saved first, so a daemon the bootstrap starts always belongs to a
 	// builder; a failed bootstrap takes both away again.
 	if o.bootstrap {
-		if err := d.Bootstrap(ctx); err != nil {
+		if err := d.Bootstrap(bootLogTo(ctx, env, b.Nodes[0].Name)); err != nil {
 			if rmErr := r.Remove(context.WithoutCancel(ctx), o.name, driver.RemoveOptions{}); rmErr != nil {
 				err = errors.Join(err, rmErr)
 			}
@@ -222,7 +223,13 @@ func newBuilderState(ctx context.Context, env *Env, endpoint string, o *createOp
 		endpoint = engineEndpoint(env.Getenv)
 	}
 	nodeName := o.node
-	if nodeName == "" {
+	var err error
+	switch {
+	case drv == kubernetes.Name:
+		if nodeName, endpoint, err = kubernetesNode(env, o.name, o.node, endpoint, nil); err != nil {
+			return nil, nil, err
+		}
+	case nodeName == "":
 		nodeName = o.name + "0"
 	}
 	node, err := newNodeState(o, nodeName, endpoint, drv)
@@ -260,7 +267,7 @@ func newNodeState(o *createOptions, name, endpoint, drv string) (store.Node, err
 	}
 	n.Platforms = plats
 	if (o.buildkitdFlags != "" || o.buildkitdConfig != "") && !daemonDrivers[drv] {
-		return store.Node{}, fmt.Errorf("--buildkitd-flags and --buildkitd-config need a driver that starts BuildKit (%s): the %s driver talks to a daemon it does not run", container.Name, drv)
+		return store.Node{}, fmt.Errorf("--buildkitd-flags and --buildkitd-config need a driver that starts BuildKit (%s or %s): the %s driver talks to a daemon it does not run", container.Name, kubernetes.Name, drv)
 	}
 	if n.Flags, err = shlex.Split(o.buildkitdFlags); err != nil {
 		return store.Node{}, fmt.Errorf("invalid --buildkitd-flags %q: %w", o.buildkitdFlags, err)

@@ -57,8 +57,9 @@ func runLs(ctx context.Context, env *Env, o lsOptions) error {
 	current, _ := r.Selected()
 	rows := make([]lsBuilder, len(all))
 	for i, inst := range all {
-		rows[i] = lsBuilder{Name: inst.Name, Driver: inst.Driver, Dynamic: inst.FromContext, Current: inst.Name == current,
-			Nodes: lsNodes(ctx, inst, o.timeout)}
+		nodes := lsNodes(ctx, inst, o.timeout)
+		rows[i] = lsBuilder{Name: inst.Name, Driver: inst.Driver, Dynamic: inst.FromContext || allReplicas(nodes), Current: inst.Name == current,
+			Nodes: nodes}
 		if inst.Err != nil {
 			rows[i].Err = inst.Err.Error()
 		}
@@ -98,13 +99,15 @@ type lsNode struct {
 	Platforms  []string          `json:",omitempty"`
 	// ImageStore is xbuild's own: the store --load writes to.
 	ImageStore string `json:",omitempty"`
-	platforms  string
+	// replica: the row is one daemon of a node that runs several.
+	replica   bool
+	platforms string
 }
 
 // lsNodes asks every node for its state at once, each within timeout, so
 // one unreachable node costs the listing one timeout, not one per node.
 func lsNodes(ctx context.Context, inst *builder.Instance, timeout time.Duration) []lsNode {
-	out := make([]lsNode, len(inst.Nodes))
+	each := make([][]lsNode, len(inst.Nodes))
 	var wg sync.WaitGroup
 	for i, n := range inst.Nodes {
 		wg.Go(func() {
@@ -122,11 +125,41 @@ func lsNodes(ctx context.Context, inst *builder.Instance, timeout time.Duration)
 			if info.Status == driver.StatusRunning {
 				ln.ImageStore = string(info.Capabilities.ImageStore)
 			}
-			out[i] = ln
+			each[i] = replicaRows(ln, info)
 		})
 	}
 	wg.Wait()
+	var out []lsNode
+	for _, rows := range each {
+		out = append(out, rows...)
+	}
 	return out
+}
+
+// replicaRows lists a node of several daemons (a kubernetes node's pods)
+// as one row per daemon, as buildx does.
+func replicaRows(ln lsNode, info driver.Info) []lsNode {
+	if len(info.Replicas) == 0 {
+		return []lsNode{ln}
+	}
+	rows := make([]lsNode, len(info.Replicas))
+	for i, r := range info.Replicas {
+		row := ln
+		row.Name, row.Status, row.replica = r.Name, string(r.Status), true
+		rows[i] = row
+	}
+	return rows
+}
+
+// allReplicas: every row is a daemon of a node that runs several, as
+// buildx marks a builder whose nodes it found at run time (Dynamic).
+func allReplicas(rows []lsNode) bool {
+	for _, r := range rows {
+		if !r.replica {
+			return false
+		}
+	}
+	return len(rows) > 0
 }
 
 // nodeEndpoint is where a node runs: its endpoint, or for a node on the

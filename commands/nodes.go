@@ -10,6 +10,7 @@ import (
 	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/builder/store"
 	"github.com/xbuild/xbuild/driver"
+	"github.com/xbuild/xbuild/driver/kubernetes"
 )
 
 // runAppend adds a node to an existing builder (create --append). Builds
@@ -42,7 +43,7 @@ func runAppend(ctx context.Context, env *Env, endpoint string, o *createOptions)
 		return err
 	}
 	if o.bootstrap {
-		if err := d.Bootstrap(ctx); err != nil {
+		if err := d.Bootstrap(bootLogTo(ctx, env, node.Name)); err != nil {
 			_ = d.Remove(context.WithoutCancel(ctx), driver.RemoveOptions{})
 			_ = removeNode(r.Store, o.name, node.Name)
 			return fmt.Errorf("booting node %q of builder %q: %w", node.Name, o.name, err)
@@ -88,7 +89,13 @@ func nodeToAppend(env *Env, b *store.Builder, endpoint string, o *createOptions)
 		endpoint = engineEndpoint(env.Getenv)
 	}
 	name := o.node
-	if name == "" {
+	switch {
+	case drv == kubernetes.Name:
+		var err error
+		if name, endpoint, err = kubernetesNode(env, o.name, o.node, endpoint, b); err != nil {
+			return store.Node{}, err
+		}
+	case name == "":
 		name = freeNodeName(b)
 	}
 	node, err := newNodeState(o, name, endpoint, drv)

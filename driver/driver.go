@@ -69,6 +69,9 @@ type Info struct {
 	Platforms       []ocispecs.Platform
 	WorkerLabels    map[string]string
 	Capabilities    Capabilities
+	// Replicas are the daemons of a node that runs several; empty for
+	// one.
+	Replicas []Replica
 }
 
 // LoadMode says how a result reaches the local image store on --load.
@@ -136,6 +139,8 @@ type Config struct {
 	// start the daemon.
 	BuildkitdFlags  []string
 	BuildkitdConfig []byte
+	// Platforms are those the node was created for (create --platform).
+	Platforms []ocispecs.Platform
 }
 
 // Factory makes drivers of one kind.
@@ -182,4 +187,20 @@ func (r *Registry) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Replica is one daemon of a node that runs several behind one name (the
+// pods of a kubernetes node), as `ls` and `inspect` list them.
+type Replica struct {
+	Name      string
+	Status    Status
+	Platforms []ocispecs.Platform
+}
+
+// Balancer is a driver whose node is several daemons: each build asks for
+// a client of its own, so builds spread over them.
+type Balancer interface {
+	// ClientFor opens a client to the daemon a build keyed by key (its
+	// context) goes to.
+	ClientFor(ctx context.Context, key string) (*bkclient.Client, error)
 }

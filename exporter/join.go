@@ -53,6 +53,9 @@ type JoinOptions struct {
 	// RegistryCreds authenticates a registry join's reads and pushes; nil
 	// is anonymous.
 	RegistryCreds func(host string) (user, secret string, err error)
+	// PlainHTTP names the registries, besides loopback, a registry join
+	// speaks plain HTTP to: those the nodes' buildkitd configs mark http.
+	PlainHTTP []string
 }
 
 // Join makes one image of a build whose platforms several nodes export,
@@ -268,7 +271,7 @@ func (j *Join) finishPush(ctx context.Context, pr Progress) (*Joined, error) {
 	repo := reference.TrimNamed(j.opts.Tags[0]).String()
 	inputs := make([]imagetools.Input, len(j.shares))
 	for i, s := range j.shares {
-		inputs[i] = imagetools.Input{Ref: repo + "@" + s.root.Digest.String(), Source: imagetools.NewRegistry(j.opts.RegistryCreds)}
+		inputs[i] = imagetools.Input{Ref: repo + "@" + s.root.Digest.String(), Source: imagetools.NewRegistry(j.opts.RegistryCreds, j.opts.PlainHTTP...)}
 	}
 	names := make([]string, len(j.opts.Tags))
 	for i, t := range j.opts.Tags {
@@ -277,7 +280,7 @@ func (j *Join) finishPush(ctx context.Context, pr Progress) (*Joined, error) {
 	st := pr.Step("joining the nodes' images into one index for " + strings.Join(names, ", "))
 	idx, err := imagetools.Assemble(ctx, inputs, imagetools.AssembleOptions{Annotations: j.opts.IndexAnnotations})
 	if err == nil {
-		err = imagetools.Push(ctx, idx, j.opts.Tags, j.opts.RegistryCreds)
+		err = imagetools.Push(ctx, idx, j.opts.Tags, j.opts.RegistryCreds, imagetools.WithPlainHTTP(j.opts.PlainHTTP))
 	}
 	st.Done(err)
 	if err != nil {

@@ -48,7 +48,13 @@ type ProgressStep interface {
 type PushOption func(*pushOptions)
 
 type pushOptions struct {
-	progress Progress
+	progress  Progress
+	plainHTTP []string
+}
+
+// WithPlainHTTP has Push speak plain HTTP to these hosts, besides loopback.
+func WithPlainHTTP(hosts []string) PushOption {
+	return func(o *pushOptions) { o.plainHTTP = hosts }
 }
 
 // WithProgress has Push show its steps on p.
@@ -74,7 +80,7 @@ func Push(ctx context.Context, idx *Index, tags []reference.NamedTagged, creds f
 		}
 		// A registry connection remembers what it pushed and would skip
 		// it in the next repository, so every tag gets a fresh one.
-		err := pushTag(ctx, NewRegistry(creds), idx, tag, step)
+		err := pushTag(ctx, NewRegistry(creds, o.plainHTTP...), idx, tag, step)
 		step.Done(err)
 		if err != nil {
 			return fmt.Errorf("pushing %s: %w", reference.FamiliarString(tag), err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -66,11 +67,18 @@ type Registry struct {
 var _ Source = (*Registry)(nil)
 
 // NewRegistry returns a registry source using creds for authentication
-// (nil for anonymous).
-func NewRegistry(creds func(host string) (string, string, error)) *Registry {
+// (nil for anonymous). plainHTTP names hosts (host:port) besides loopback
+// spoken to over plain HTTP: those a builder's buildkitd.toml marks http.
+func NewRegistry(creds func(host string) (string, string, error), plainHTTP ...string) *Registry {
 	auth := docker.NewDockerAuthorizer(docker.WithAuthCreds(creds))
+	isPlain := func(host string) (bool, error) {
+		if slices.Contains(plainHTTP, host) {
+			return true, nil
+		}
+		return docker.MatchLocalhost(host)
+	}
 	return &Registry{resolver: docker.NewResolver(docker.ResolverOptions{
-		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchLocalhost), docker.WithAuthorizer(auth)),
+		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(isPlain), docker.WithAuthorizer(auth)),
 	})}
 }
 

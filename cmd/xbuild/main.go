@@ -19,15 +19,18 @@ import (
 
 	"github.com/docker/buildx/util/cobrautil"
 	"github.com/docker/buildx/util/desktop"
+	"github.com/go-logr/logr"
 	"github.com/moby/buildkit/sourcepolicy/policysession"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"google.golang.org/grpc/codes"
+	"k8s.io/klog/v2"
 
 	"github.com/xbuild/xbuild/builder"
 	"github.com/xbuild/xbuild/commands"
 	"github.com/xbuild/xbuild/driver"
 	"github.com/xbuild/xbuild/driver/container"
 	"github.com/xbuild/xbuild/driver/docker"
+	"github.com/xbuild/xbuild/driver/kubernetes"
 	"github.com/xbuild/xbuild/driver/local"
 	"github.com/xbuild/xbuild/driver/remote"
 )
@@ -50,6 +53,10 @@ func run(args []string, getenv func(string) string) int {
 		}
 		return 0
 	}
+	// client-go reports through klog, on stderr, what is routine here: an
+	// exec stream to a pod closing when its connection ends. The
+	// kubernetes driver says itself what went wrong.
+	klog.SetLogger(logr.Discard())
 	name := "xbuild"
 	rest := args[1:]
 	if isPlugin(args, getenv) {
@@ -67,7 +74,7 @@ func run(args []string, getenv func(string) string) int {
 
 	env := &commands.Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: getenv, Environ: os.Environ,
-		Drivers: driver.NewRegistry(docker.Factory{}, container.Factory{}, remote.Factory{}, local.Factory{}),
+		Drivers: driver.NewRegistry(docker.Factory{}, container.Factory{}, kubernetes.Factory{}, remote.Factory{}, local.Factory{}),
 		Version: binaryVersion(),
 	}
 	root := commands.NewRootCommand(env, name)

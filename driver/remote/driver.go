@@ -16,7 +16,6 @@ import (
 	bkclient "github.com/moby/buildkit/client"
 
 	"github.com/xbuild/xbuild/driver"
-	"github.com/xbuild/xbuild/imagestore"
 )
 
 // Name is the --driver value of this driver.
@@ -98,7 +97,7 @@ func (d *Driver) Info(ctx context.Context) driver.Info {
 	if err := driver.ReadDaemon(ctx2, c, &info); err != nil {
 		return driver.Info{Status: driver.StatusUnreachable, Err: fmt.Errorf("reaching buildkitd at %s: %w", d.cfg.Endpoint, err)}
 	}
-	store := loadStore(ctx, d.cfg)
+	store := driver.LoadStore(ctx, d.cfg.LoadEngine)
 	info.Capabilities = driver.Capabilities{
 		MultiPlatform: true,
 		Load:          driver.LoadEngineAPI,
@@ -109,27 +108,6 @@ func (d *Driver) Info(ctx context.Context) driver.Info {
 		CacheExport:   true,
 	}
 	return info
-}
-
-// loadStore describes the store of the engine --load writes to. An engine
-// that does not answer is Unknown: a build that does not load must not
-// fail because of it.
-func loadStore(ctx context.Context, cfg driver.Config) imagestore.Description {
-	if cfg.LoadEngine.Host == "" {
-		return imagestore.Description{}
-	}
-	api, err := cfg.LoadEngine.Client()
-	if err != nil {
-		return imagestore.Description{}
-	}
-	defer api.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	d, err := imagestore.Describe(ctx, api)
-	if err != nil {
-		return imagestore.Description{}
-	}
-	return d
 }
 
 // Client implements driver.Driver.
