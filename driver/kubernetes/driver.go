@@ -104,7 +104,19 @@ func (d *Driver) makeManifest() error {
 		return fmt.Errorf("kubernetes driver options: %w", err)
 	}
 	fixEphemeralRequest(d.template(), o)
+	quickReadiness(d.template())
 	return nil
+}
+
+// quickReadiness probes a new pod's buildkitd every 2s until it answers:
+// with the manifest's 30s period the kubelet first probes a pod about 30s
+// after it starts (it skips the probes before the initial delay), so every
+// bootstrap and every replacement pod would wait that long for a daemon
+// that answers within a second. Liveness keeps buildx's timing.
+func quickReadiness(t *corev1.PodTemplateSpec) {
+	if p := t.Spec.Containers[0].ReadinessProbe; p != nil {
+		p.InitialDelaySeconds, p.PeriodSeconds = 1, 2
+	}
 }
 
 // fixEphemeralRequest puts requests.ephemeral-storage into the requests:

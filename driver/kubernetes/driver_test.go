@@ -96,6 +96,7 @@ func TestOptionsReachTheDeployment(t *testing.T) {
 		"loadbalance":                d.opts.loadbalance == LoadbalanceRandom,
 		"timeout":                    d.opts.timeout == 45*time.Second,
 		"default-load":               d.opts.defaultLoad,
+		"quick readiness":            c.ReadinessProbe.PeriodSeconds == 2 && c.LivenessProbe.PeriodSeconds == 30,
 	}
 	for name, ok := range checks {
 		if !ok {
