@@ -467,3 +467,22 @@ func TestRemoteKubePodOnCluster(t *testing.T) {
 		t.Errorf("ls of the kube-pod builder: %v", rows)
 	}
 }
+
+// The endpoint argument names a context of the kubeconfig; one it does
+// not hold is refused at create, naming it, and nothing is saved.
+func TestKubernetesContextArgument(t *testing.T) {
+	t.Parallel()
+	k := kubeCluster(t)
+	cfg := t.TempDir()
+	mustXB(t, cfg, []string{"create", "--driver", "kubernetes", "--name", "ctx", "--node", "ctxnode", "xbuild-env"}, k.on())
+	if out := mustXB(t, cfg, []string{"inspect", "ctx"}, k.on()).Stdout; !strings.Contains(out, "context=xbuild-env") || !strings.Contains(out, "deployment=ctxnode") {
+		t.Errorf("inspect of a builder made for context xbuild-env:\n%s", out)
+	}
+	r := xb(t, cfg, []string{"create", "--driver", "kubernetes", "--name", "nope", "no-such-context"}, k.on())
+	if r.Code == 0 || !strings.Contains(r.Stderr, "no-such-context") || strings.Count(strings.TrimSpace(r.Stderr), "\n") > 0 {
+		t.Errorf("create for a context the kubeconfig lacks: %s", r)
+	}
+	if out := mustXB(t, cfg, []string{"ls"}, k.on()).Stdout; strings.Contains(out, "nope") {
+		t.Errorf("the refused builder is listed:\n%s", out)
+	}
+}
