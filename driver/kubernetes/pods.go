@@ -92,8 +92,11 @@ func (d *Driver) choosePod(ctx context.Context, key string) (*corev1.Pod, error)
 	pc := readyPodClient{cl.Pods}
 	if d.opts.loadbalance == LoadbalanceRandom {
 		pods, err := podchooser.ListRunningPods(ctx, pc, d.deployment, d.statefulSet)
-		if err != nil || len(pods) == 0 {
-			return nil, fmt.Errorf("choosing a buildkit pod of %s: no ready pod (%v)", d.where(), err)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("choosing a buildkit pod of %s: %w", d.where(), err)
+		case len(pods) == 0:
+			return nil, fmt.Errorf("choosing a buildkit pod of %s: no pod is ready", d.where())
 		}
 		return d.spread.pick(pods), nil
 	}
