@@ -68,7 +68,7 @@ func (k *cluster) namespace(t *testing.T) string {
 	}
 }
 
-// onCluster runs xbuild with KUBECONFIG naming the env's cluster.
+// on runs xbuild with KUBECONFIG naming the env's cluster.
 func (k *cluster) on() runOpt { return withEnv("KUBECONFIG=" + k.cfg) }
 
 // kubeBuildkitdConfig lets the pods' buildkitd use the env registry over
@@ -86,7 +86,7 @@ func kubeBuildkitdConfig(t *testing.T) string {
 // kubeBase is the base image under the name pods pull it by.
 func kubeBase() string { return "BASE=" + env.KubeRegistry + "/busybox:latest" }
 
-// kubeBuilder creates and boots a kubernetes builder in ns with node
+// builder creates and boots a kubernetes builder in ns with node
 // name node, the env's BuildKit image and buildkitd config, and opts.
 func (k *cluster) builder(t *testing.T, cfg, ns, node string, opts ...string) string {
 	t.Helper()
@@ -183,7 +183,8 @@ func lsRows(t *testing.T, cfg, name string, opts ...runOpt) []map[string]any {
 	return nil
 }
 
-// Every option buildx documents reaches the cluster's objects; ls and
+// The options buildx documents reach the cluster's objects (the unit
+// tests of driver/kubernetes check every one on the manifest); ls and
 // inspect list each replica; a build runs; stop leaves the pods (as
 // buildx); rm takes what create made and nothing else.
 func TestKubernetesDriverLifecycle(t *testing.T) {
@@ -303,7 +304,12 @@ func TestKubernetesLoadbalance(t *testing.T) {
 		mustXB(t, cfg, []string{"bake", "--builder", name}, k.on(), withDir(dir))
 		counts := k.markers(t, ns, "spread", "kmark-"+token)
 		if len(counts) != 2 || total(counts) != 8 {
-			t.Errorf("8 targets on 2 replicas with loadbalance=random built as %v, want both pods used", counts)
+			t.Fatalf("8 targets on 2 replicas with loadbalance=random built as %v, want both pods used", counts)
+		}
+		for pod, n := range counts {
+			if n != 4 {
+				t.Errorf("pod %s built %d of the 8 targets, want 4 (%v)", pod, n, counts)
+			}
 		}
 	})
 	t.Run("sticky", func(t *testing.T) {

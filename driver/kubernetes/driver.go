@@ -226,13 +226,19 @@ func (d *Driver) replicas(pods []*corev1.Pod) []driver.Replica {
 // Client implements driver.Driver: a client to the pod the node's
 // loadbalance option picks for no particular context.
 func (d *Driver) Client(ctx context.Context) (*bkclient.Client, error) {
-	return d.ClientFor(ctx, "")
+	// Not a build of its own (the runner asks ClientFor per job): it does
+	// not count in random's spread.
+	pod, err := d.choosePod(ctx, "", false)
+	if err != nil {
+		return nil, err
+	}
+	return d.clientTo(ctx, pod)
 }
 
 // ClientFor implements driver.Balancer: random picks any ready pod,
 // sticky the one the key hashes to among the ready pods.
 func (d *Driver) ClientFor(ctx context.Context, key string) (*bkclient.Client, error) {
-	pod, err := d.choosePod(ctx, key)
+	pod, err := d.choosePod(ctx, key, true)
 	if err != nil {
 		return nil, err
 	}

@@ -86,8 +86,9 @@ func (c readyPodClient) List(ctx context.Context, opts metav1.ListOptions) (*cor
 // sticky hashes the key over the ready pods with buildx's chooser, so both
 // tools send a context to the same pod; random picks at random among the
 // ready pods this command has sent the fewest builds to, so a bake's
-// targets spread evenly instead of by chance.
-func (d *Driver) choosePod(ctx context.Context, key string) (*corev1.Pod, error) {
+// targets spread evenly instead of by chance; build says the pick is a
+// build's, to be counted.
+func (d *Driver) choosePod(ctx context.Context, key string, build bool) (*corev1.Pod, error) {
 	cl := d.clients
 	pc := readyPodClient{cl.Pods}
 	if d.opts.loadbalance == LoadbalanceRandom {
@@ -98,7 +99,7 @@ func (d *Driver) choosePod(ctx context.Context, key string) (*corev1.Pod, error)
 		case len(pods) == 0:
 			return nil, fmt.Errorf("choosing a buildkit pod of %s: no pod is ready", d.where())
 		}
-		return d.spread.pick(pods), nil
+		return d.spread.pick(pods, build), nil
 	}
 	chooser := &podchooser.StickyPodChooser{Key: key, PodClient: pc, Deployment: d.deployment, StatefulSet: d.statefulSet}
 	pod, err := chooser.ChoosePod(ctx)
@@ -114,7 +115,7 @@ type spread struct {
 	sent map[string]int
 }
 
-func (s *spread) pick(pods []*corev1.Pod) *corev1.Pod {
+func (s *spread) pick(pods []*corev1.Pod, count bool) *corev1.Pod {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sent == nil {
@@ -130,7 +131,9 @@ func (s *spread) pick(pods []*corev1.Pod) *corev1.Pod {
 		}
 	}
 	p := least[rand.IntN(len(least))] // #nosec G404 -- spreading load, not a secret
-	s.sent[p.Name]++
+	if count {
+		s.sent[p.Name]++
+	}
 	return p
 }
 
