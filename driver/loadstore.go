@@ -28,3 +28,20 @@ func LoadStore(ctx context.Context, ep engine.Endpoint) imagestore.Description {
 	}
 	return d
 }
+
+// DaemonCapabilities are those of a BuildKit daemon of its own, not an
+// engine's: every platform, exporter and cache backend, with --load going
+// to the engine whose store is described (straight into its containerd
+// when this host reaches it).
+func DaemonCapabilities(ep engine.Endpoint, store imagestore.Description, defaultLoad bool) Capabilities {
+	return Capabilities{
+		MultiPlatform: true,
+		Load:          LoadEngineAPI,
+		LoadEngine:    ep,
+		ImageStore:    store.Kind,
+		LoadLocation:  store.Location,
+		Exporters:     []string{"local", "tar", "oci", "docker"},
+		CacheExport:   true,
+		DefaultLoad:   defaultLoad,
+	}
+}

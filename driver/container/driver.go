@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -93,13 +92,7 @@ func buildkitdFlags(user []string, hasConfig bool) []string {
 	if hasConfig {
 		flags = append(flags, "--config", configDir+"/"+configFile)
 	}
-	flags = append(flags, user...)
-	for _, f := range user {
-		if f == "--allow-insecure-entitlement" || strings.HasPrefix(f, "--allow-insecure-entitlement=") {
-			return flags
-		}
-	}
-	return append(flags, "--allow-insecure-entitlement=network.host")
+	return driver.WithHostNetworkEntitlement(append(flags, user...))
 }
 
 // Driver runs BuildKit in one container of one engine.
@@ -354,16 +347,7 @@ func (d *Driver) capabilities(ctx context.Context, api *dockerclient.Client) dri
 	if err != nil {
 		store = imagestore.Description{}
 	}
-	return driver.Capabilities{
-		MultiPlatform: true,
-		Load:          driver.LoadEngineAPI,
-		LoadEngine:    d.endpoint,
-		ImageStore:    store.Kind,
-		LoadLocation:  store.Location,
-		Exporters:     []string{"local", "tar", "oci", "docker"},
-		CacheExport:   true,
-		DefaultLoad:   d.opts.defaultLoad,
-	}
+	return driver.DaemonCapabilities(d.endpoint, store, d.opts.defaultLoad)
 }
 
 // Client implements driver.Driver.

@@ -93,7 +93,7 @@ func (d *Driver) makeManifest() error {
 	default:
 		o.Image = DefaultImage
 	}
-	o.BuildkitFlags = buildkitdFlags(d.cfg.BuildkitdFlags)
+	o.BuildkitFlags = driver.WithHostNetworkEntitlement(d.cfg.BuildkitdFlags)
 	if d.cfg.BuildkitdConfig != nil {
 		o.ConfigFiles = map[string][]byte{"buildkitd.toml": d.cfg.BuildkitdConfig}
 	}
@@ -130,17 +130,6 @@ func fixEphemeralRequest(t *corev1.PodTemplateSpec, o manifest.DeploymentOpt) {
 	if o.LimitsEphemeralStorage == "" {
 		delete(res.Limits, corev1.ResourceEphemeralStorage)
 	}
-}
-
-// buildkitdFlags adds, as buildx does for daemons it runs, the
-// network.host entitlement unless the user chose entitlements.
-func buildkitdFlags(user []string) []string {
-	for _, f := range user {
-		if len(f) >= len("--allow-insecure-entitlement") && f[:len("--allow-insecure-entitlement")] == "--allow-insecure-entitlement" {
-			return user
-		}
-	}
-	return append(append([]string{}, user...), "--allow-insecure-entitlement=network.host")
 }
 
 func (d *Driver) template() *corev1.PodTemplateSpec {
@@ -195,17 +184,7 @@ func (d *Driver) Info(ctx context.Context) driver.Info {
 	if err != nil {
 		return driver.Info{Status: driver.StatusUnreachable, Replicas: replicas, Err: fmt.Errorf("reaching buildkitd in pod %s: %w", ready[0].Name, err)}
 	}
-	store := driver.LoadStore(ctx, d.cfg.LoadEngine)
-	info.Capabilities = driver.Capabilities{
-		MultiPlatform: true,
-		Load:          driver.LoadEngineAPI,
-		LoadEngine:    d.cfg.LoadEngine,
-		ImageStore:    store.Kind,
-		LoadLocation:  store.Location,
-		Exporters:     []string{"local", "tar", "oci", "docker"},
-		CacheExport:   true,
-		DefaultLoad:   d.opts.defaultLoad,
-	}
+	info.Capabilities = driver.DaemonCapabilities(d.cfg.LoadEngine, driver.LoadStore(ctx, d.cfg.LoadEngine), d.opts.defaultLoad)
 	return info
 }
 

@@ -97,16 +97,7 @@ func (d *Driver) Info(ctx context.Context) driver.Info {
 	if err := driver.ReadDaemon(ctx2, c, &info); err != nil {
 		return driver.Info{Status: driver.StatusUnreachable, Err: fmt.Errorf("reaching buildkitd at %s: %w", d.cfg.Endpoint, err)}
 	}
-	store := driver.LoadStore(ctx, d.cfg.LoadEngine)
-	info.Capabilities = driver.Capabilities{
-		MultiPlatform: true,
-		Load:          driver.LoadEngineAPI,
-		LoadEngine:    d.cfg.LoadEngine,
-		ImageStore:    store.Kind,
-		LoadLocation:  store.Location,
-		Exporters:     []string{"local", "tar", "oci", "docker"},
-		CacheExport:   true,
-	}
+	info.Capabilities = driver.DaemonCapabilities(d.cfg.LoadEngine, driver.LoadStore(ctx, d.cfg.LoadEngine), false)
 	return info
 }
 
